@@ -1,0 +1,3 @@
+from recimpact.cli import main
+
+main()

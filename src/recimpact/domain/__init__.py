@@ -1,0 +1,1 @@
+"""The rules of the system, with no HTTP and no SQL: resources, ARNs, schemas, expressions, errors."""

@@ -1,0 +1,64 @@
+"""Errors named exactly as AWS names them.
+
+botocore turns the ``__type`` of an error body into ``client.exceptions.<Name>``, so the class name *is* the wire
+contract. The HTTP status is decided by the wire layer from the service model (rest-json services declare 404/409);
+``status`` here is the fallback for errors no model declares.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Root of every error a client may see. ``code`` is the AWS error name."""
+
+    code = "InternalFailure"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInputException(ServiceError):
+    code = "InvalidInputException"
+
+
+class ResourceNotFoundException(ServiceError):
+    code = "ResourceNotFoundException"
+
+
+class ResourceAlreadyExistsException(ServiceError):
+    code = "ResourceAlreadyExistsException"
+
+
+class ResourceInUseException(ServiceError):
+    code = "ResourceInUseException"
+
+
+class LimitExceededException(ServiceError):
+    code = "LimitExceededException"
+
+
+class InvalidNextTokenException(ServiceError):
+    code = "InvalidNextTokenException"
+
+
+class TooManyTagsException(ServiceError):
+    code = "TooManyTagsException"
+
+
+class TooManyTagKeysException(ServiceError):
+    code = "TooManyTagKeysException"
+
+
+class UnknownOperationException(ServiceError):
+    code = "UnknownOperationException"
+
+
+class SerializationException(ServiceError):
+    code = "SerializationException"
+
+
+class InternalFailure(ServiceError):
+    code = "InternalFailure"
+    status = 500

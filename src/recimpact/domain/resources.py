@@ -1,0 +1,157 @@
+"""Resource records of the control plane and their lifecycle.
+
+Records are plain dataclasses: the store persists them as JSON documents, services turn them into wire
+dictionaries. Fields marked ``internal`` are never shown to clients (the account, the tags, the moment each metric
+started counting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+# Status strings exactly as AWS spells them (a space after the verb, an underscore in IN_PROGRESS).
+CREATE_PENDING = "CREATE PENDING"
+CREATE_IN_PROGRESS = "CREATE IN_PROGRESS"
+ACTIVE = "ACTIVE"
+CREATE_FAILED = "CREATE FAILED"
+DELETE_PENDING = "DELETE PENDING"
+DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+
+DOMAINS = ("ECOMMERCE", "VIDEO_ON_DEMAND")
+
+
+def internal() -> Any:
+    """A field kept in the store but never serialized to clients."""
+    return field(default=None, metadata={"internal": True})
+
+
+@dataclass(kw_only=True)
+class Resource:
+    """Common to every catalog record. Timestamps are epoch seconds (UTC)."""
+
+    kind: ClassVar[str]
+
+    arn: str
+    name: str
+    creation_date_time: float
+    last_updated_date_time: float
+    account: str = field(metadata={"internal": True})
+    region: str = field(metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        """The dataset group the record belongs to, if any (used to find a group's children)."""
+        return None
+
+    @property
+    def lookup_key(self) -> str | None:
+        """A second unique key the store indexes (an event tracker's tracking id)."""
+        return None
+
+    def to_doc(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        return cls(**doc)
+
+
+@dataclass(kw_only=True)
+class DatasetGroup(Resource):
+    kind: ClassVar[str] = "dataset-group"
+
+    status: str = ACTIVE
+    role_arn: str | None = None
+    kms_key_arn: str | None = None
+    domain: str | None = None
+    failure_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+
+@dataclass(kw_only=True)
+class Schema(Resource):
+    kind: ClassVar[str] = "schema"
+
+    schema: str
+    domain: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+
+@dataclass(kw_only=True)
+class Dataset(Resource):
+    kind: ClassVar[str] = "dataset"
+
+    dataset_group_arn: str
+    dataset_type: str
+    schema_arn: str
+    status: str = ACTIVE
+    tracking_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_group_arn
+
+
+@dataclass(kw_only=True)
+class EventTracker(Resource):
+    kind: ClassVar[str] = "event-tracker"
+
+    dataset_group_arn: str
+    tracking_id: str
+    account_id: str
+    status: str = ACTIVE
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_group_arn
+
+    @property
+    def lookup_key(self) -> str | None:
+        return self.tracking_id
+
+
+@dataclass(kw_only=True)
+class Metric:
+    """One metric of an attribution. ``counting_since`` (internal) is when this metric started to count:
+    events received before it are never attributed to it (AWS: no back-fill)."""
+
+    event_type: str
+    metric_name: str
+    expression: str
+    counting_since: float = field(metadata={"internal": True})
+
+
+@dataclass(kw_only=True)
+class MetricAttribution(Resource):
+    kind: ClassVar[str] = "metric-attribution"
+
+    dataset_group_arn: str
+    metrics: list[Metric]
+    # Kept as the client sent it (camelCase wire form): it is configuration passed through, not interpreted.
+    metrics_output_config: dict[str, Any]
+    status: str = ACTIVE
+    failure_reason: str | None = None
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_group_arn
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        doc = dict(doc)
+        doc["metrics"] = [Metric(**m) for m in doc["metrics"]]
+        return cls(**doc)
+
+    def metric(self, name: str) -> Metric | None:
+        """Metric names are unique case-insensitively (reports upper-case them)."""
+        wanted = name.upper()
+        return next((m for m in self.metrics if m.metric_name.upper() == wanted), None)
+
+
+RESOURCE_TYPES: dict[str, type[Resource]] = {
+    cls.kind: cls for cls in (DatasetGroup, Schema, Dataset, EventTracker, MetricAttribution)
+}

@@ -1,0 +1,13 @@
+"""One module per AWS operation family: take parsed input, apply the domain's rules, return plain dicts.
+
+Importing this package registers every operation handler (see ``registry``).
+"""
+
+from recimpact.services import (  # noqa: F401  (imported for their registrations)
+    dataset_groups,
+    datasets,
+    event_trackers,
+    metric_attributions,
+    schemas,
+    tags,
+)

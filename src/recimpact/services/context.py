@@ -1,0 +1,17 @@
+"""What every handler receives besides its parameters: who is calling, and where state lives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from recimpact.domain.arns import Scope
+from recimpact.store.catalog import Catalog
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    scope: Scope  # the caller's account and the region of its request
+    catalog: Catalog
+    clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests may pin it

@@ -1,0 +1,91 @@
+"""CreateDataset, DescribeDataset, ListDatasets, DeleteDataset: one dataset of each type per dataset group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recimpact.domain import resources
+from recimpact.domain.errors import (
+    InvalidInputException,
+    ResourceAlreadyExistsException,
+    ResourceInUseException,
+)
+from recimpact.domain.expressions import parse_expression
+from recimpact.domain.resources import Dataset, DatasetGroup, MetricAttribution, Schema
+from recimpact.domain.schema import canonical_dataset_type, check_schema_for_dataset_type, parse_schema
+from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.context import RequestContext
+from recimpact.services.registry import CONTROL, Params, operation
+from recimpact.services.tags import tags_from_request
+
+
+@operation(CONTROL, "CreateDataset")
+def create_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
+    dataset_type = canonical_dataset_type(params["datasetType"])
+    tags = tags_from_request(params)
+    with ctx.catalog.transaction() as tx:
+        group = require(tx, ctx, DatasetGroup, params["datasetGroupArn"], "datasetGroupArn")
+        if group.status != resources.ACTIVE:
+            raise ResourceInUseException(f"Dataset group {group.arn} is {group.status}, not ACTIVE")
+        schema = require(tx, ctx, Schema, params["schemaArn"], "schemaArn")
+        if (schema.domain or None) != (group.domain or None):
+            raise InvalidInputException(
+                f"Schema {schema.arn} has domain {schema.domain or 'none'} but dataset group {group.arn} "
+                f"has domain {group.domain or 'none'}; they must match"
+            )
+        check_schema_for_dataset_type(parse_schema(schema.schema), dataset_type)
+        arn = ctx.scope.arn("dataset", f"{group.name}/{dataset_type}")
+        if tx.get(Dataset, arn) is not None:
+            raise ResourceAlreadyExistsException(
+                f"Dataset group {group.arn} already has a {dataset_type} dataset: {arn}"
+            )
+        now = ctx.clock()
+        dataset = Dataset(
+            arn=arn,
+            name=params["name"],
+            account=ctx.scope.account,
+            region=ctx.scope.region,
+            creation_date_time=now,
+            last_updated_date_time=now,
+            dataset_group_arn=group.arn,
+            dataset_type=dataset_type,
+            schema_arn=schema.arn,
+            tags=tags,
+        )
+        tx.put(dataset)
+    return {"datasetArn": dataset.arn}
+
+
+@operation(CONTROL, "DescribeDataset")
+def describe_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
+    with ctx.catalog.transaction() as tx:
+        dataset = require(tx, ctx, Dataset, params.get("datasetArn"), "datasetArn")
+    return {"dataset": wire_view(dataset)}
+
+
+@operation(CONTROL, "ListDatasets")
+def list_datasets(ctx: RequestContext, params: Params) -> dict[str, Any]:
+    with ctx.catalog.transaction() as tx:
+        datasets = tx.list(Dataset, ctx.scope, parent=params.get("datasetGroupArn"))
+    page, token = paginate(datasets, params, resource_order)
+    return {"datasets": wire_view(page), "nextToken": token}
+
+
+@operation(CONTROL, "DeleteDataset")
+def delete_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
+    with ctx.catalog.transaction() as tx:
+        dataset = require(tx, ctx, Dataset, params.get("datasetArn"), "datasetArn")
+        for attribution in tx.list(MetricAttribution, ctx.scope, parent=dataset.dataset_group_arn):
+            if _attribution_reads(attribution, dataset.dataset_type):
+                raise ResourceInUseException(
+                    f"Metric attribution {attribution.arn} reads dataset {dataset.arn}; delete or update it first"
+                )
+        tx.delete(dataset.arn)
+    return {}
+
+
+def _attribution_reads(attribution: MetricAttribution, dataset_type: str) -> bool:
+    """Every attribution reads the Interactions dataset; SUM(ITEMS.x) also reads Items."""
+    if dataset_type == "INTERACTIONS":
+        return True
+    return any(parse_expression(m.expression).dataset == dataset_type for m in attribution.metrics)

@@ -1,0 +1,38 @@
+"""The one table from (service, operation name) to handler. The wire layer looks handlers up here; adding an
+operation is writing one decorated function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from recimpact.services.context import RequestContext
+
+Params = dict[str, Any]
+Result = dict[str, Any] | None
+Handler = Callable[[RequestContext, Params], Result]
+
+CONTROL = "personalize"
+EVENTS = "personalize-events"
+RUNTIME = "personalize-runtime"
+
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def operation(service: str, name: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        key = (service, name)
+        if key in _HANDLERS:
+            raise RuntimeError(f"operation {service}.{name} registered twice")
+        _HANDLERS[key] = handler
+        return handler
+
+    return register
+
+
+def lookup(service: str, name: str) -> Handler | None:
+    return _HANDLERS.get((service, name))
+
+
+def registered() -> list[tuple[str, str]]:
+    return sorted(_HANDLERS)

@@ -1,0 +1,31 @@
+"""Server settings: every ``recimpact serve`` flag, also read from ``RECIMPACT_<FLAG>`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENGINES = ("duckdb", "spark")
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/recimpact`` (``~/.local/share/recimpact``): state outlives the working directory."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "recimpact"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8787
+    data_dir: Path = Path(".")
+    engine: str = "duckdb"
+    spark_master: str = "local[*]"
+    s3_endpoint_url: str | None = None
+    cloudwatch_endpoint_url: str | None = None
+    credentials: Path | None = None
+    # The account resources belong to while no credentials file maps access keys to accounts.
+    account_id: str = "000000000000"
+    # The region used when a request carries no SigV4 credential scope.
+    region: str = "us-east-1"

@@ -1,0 +1,77 @@
+"""The AWS protocols: JSON 1.1 (``personalize``) and rest-json (``personalize-events``, ``personalize-runtime``).
+
+Requests are parsed and checked against the operation's input shape; responses are serialized by walking its output
+shape, so handlers return plain dicts and members the shape lacks never leak. Errors carry their AWS name in both
+the body's ``__type`` (what botocore reads for JSON 1.1) and the ``x-amzn-ErrorType`` header (what it reads first
+for rest-json); the status comes from the model where it declares one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from starlette.responses import Response
+
+from recimpact.domain.errors import InvalidInputException, ServiceError
+from recimpact.wire.models import CONTROL, error_status, service_model
+from recimpact.wire.validation import validate_input
+
+CONTENT_TYPES = {"json": "application/x-amz-json-1.1", "rest-json": "application/json"}
+
+
+def parse_request(operation: Any, body: bytes) -> dict[str, Any]:
+    """Decode the JSON body and check it against the operation's input shape."""
+    if not body.strip():
+        params: Any = {}
+    else:
+        try:
+            params = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInputException(f"The request body is not valid JSON: {exc}") from None
+    return validate_input(operation.input_shape, params)
+
+
+def serialize(shape: Any, value: Any) -> Any:
+    """Shape ``value`` as the output model says: unknown members dropped, timestamps as epoch seconds."""
+    if value is None:
+        return None
+    kind = shape.type_name
+    if kind == "structure":
+        result = {}
+        for name, member in shape.members.items():
+            item = value.get(name)
+            if item is not None:
+                result[name] = serialize(member, item)
+        return result
+    if kind == "list":
+        return [serialize(shape.member, item) for item in value]
+    if kind == "map":
+        return {key: serialize(shape.value, item) for key, item in value.items()}
+    if kind == "timestamp" and isinstance(value, dt.datetime):
+        return value.timestamp()
+    return value
+
+
+def _headers(protocol: str) -> dict[str, str]:
+    return {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": CONTENT_TYPES[protocol]}
+
+
+def success_response(service: str, operation: Any, result: dict[str, Any] | None) -> Response:
+    protocol = service_model(service).protocol
+    if operation.output_shape is None:
+        # JSON 1.1 answers "{}"; rest-json operations without output answer an empty body, as AWS documents.
+        return Response(b"{}" if protocol == "json" else b"", 200, _headers(protocol))
+    body = serialize(operation.output_shape, result or {})
+    return Response(json.dumps(body, separators=(",", ":")).encode(), 200, _headers(protocol))
+
+
+def error_response(service: str, error: ServiceError) -> Response:
+    protocol = service_model(service).protocol if service else "json"
+    status = (error_status(service, error.code) if service != CONTROL else None) or error.status
+    headers = _headers(protocol)
+    headers["x-amzn-ErrorType"] = error.code
+    body = json.dumps({"__type": error.code, "message": error.message}, separators=(",", ":")).encode()
+    return Response(body, status, headers)

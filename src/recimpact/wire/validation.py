@@ -1,0 +1,194 @@
+"""Server-side validation of a request against its botocore input shape.
+
+botocore checks only required members, types and minima on the client; max lengths, patterns, enums and list
+maxima reach the wire unchecked, so the server enforces them all, answering InvalidInputException with AWS's
+"N validation errors detected" message. Values of members the model marks sensitive are never echoed.
+
+Timestamps are normalized to float epoch seconds on the way in; every other value is passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from typing import Any
+
+import regex
+
+from recimpact.domain.errors import InvalidInputException
+
+# recimpact extension: ``file://`` locations name a local folder, the embedded default for reports and imports.
+PATTERN_OVERRIDES = {"S3Location": r"(s3|http|https|file)://.+"}
+
+_MAX_ERRORS_REPORTED = 10
+
+
+@functools.cache
+def _compiled(pattern: str) -> Any:
+    # AWS patterns are Java regexes matched against the whole value; the ``regex`` module understands their
+    # Unicode classes (\p{L}, \p{ASCII}) that the standard ``re`` does not.
+    return regex.compile(pattern)
+
+
+def validate_input(shape: Any, params: Any) -> dict[str, Any]:
+    """Return ``params`` normalized, or raise InvalidInputException listing every violation."""
+    if shape is None:
+        return {}
+    if not isinstance(params, dict):
+        raise InvalidInputException("The request body must be a JSON object")
+    errors: list[str] = []
+    result = _check(shape, params, "", errors)
+    if errors:
+        count = len(errors)
+        shown = "; ".join(errors[:_MAX_ERRORS_REPORTED])
+        raise InvalidInputException(f"{count} validation error{'s' if count > 1 else ''} detected: {shown}")
+    return dict(result)
+
+
+def _describe(shape: Any, value: Any, path: str) -> str:
+    if shape.metadata.get("sensitive"):
+        return f"Value at '{path}'"
+    text = str(value)
+    if len(text) > 100:
+        text = text[:100] + "..."
+    return f"Value '{text}' at '{path}'"
+
+
+def _fail(errors: list[str], shape: Any, value: Any, path: str, constraint: str) -> None:
+    errors.append(f"{_describe(shape, value, path)} failed to satisfy constraint: Member must {constraint}")
+
+
+def _join(path: str, member: str) -> str:
+    return f"{path}.{member}" if path else member
+
+
+def _check(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    kind = shape.type_name
+    checker = _CHECKERS.get(kind)
+    if checker is None:
+        return value
+    return checker(shape, value, path, errors)
+
+
+def _check_structure(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, dict):
+        _fail(errors, shape, value, path, "be a structure")
+        return value
+    result: dict[str, Any] = {}
+    for name in shape.required_members:
+        if value.get(name) is None:
+            errors.append(f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null")
+    for name, member in shape.members.items():
+        if name in value and value[name] is not None:
+            result[name] = _check(member, value[name], _join(path, name), errors)
+    return result
+
+
+def _check_size(shape: Any, value: Any, size: int, path: str, errors: list[str]) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and size < low:
+        _fail(errors, shape, value, path, f"have length greater than or equal to {low}")
+    if high is not None and size > high:
+        _fail(errors, shape, value, path, f"have length less than or equal to {high}")
+
+
+def _check_list(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, list):
+        _fail(errors, shape, value, path, "be a list")
+        return value
+    _check_size(shape, value, len(value), path, errors)
+    return [_check(shape.member, item, f"{path}.{i + 1}.member", errors) for i, item in enumerate(value)]
+
+
+def _check_map(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, dict):
+        _fail(errors, shape, value, path, "be a map")
+        return value
+    _check_size(shape, value, len(value), path, errors)
+    result = {}
+    for key, item in value.items():
+        _check(shape.key, key, f"{path}.key", errors)
+        result[key] = _check(shape.value, item, f"{path}.{key}", errors)
+    return result
+
+
+def _check_string(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, str):
+        _fail(errors, shape, value, path, "be a string")
+        return value
+    _check_size(shape, value, len(value), path, errors)
+    enum = shape.metadata.get("enum")
+    if enum and value not in enum:
+        _fail(errors, shape, value, path, f"satisfy enum value set: [{', '.join(enum)}]")
+    pattern = PATTERN_OVERRIDES.get(shape.name) or shape.metadata.get("pattern")
+    if pattern and not _compiled(pattern).fullmatch(value):
+        _fail(errors, shape, value, path, f"satisfy regular expression pattern: {pattern}")
+    return value
+
+
+def _check_range(shape: Any, value: float, path: str, errors: list[str]) -> None:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if low is not None and value < low:
+        _fail(errors, shape, value, path, f"have value greater than or equal to {low}")
+    if high is not None and value > high:
+        _fail(errors, shape, value, path, f"have value less than or equal to {high}")
+
+
+def _check_integer(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        _fail(errors, shape, value, path, "be an integer")
+        return value
+    _check_range(shape, value, path, errors)
+    return value
+
+
+def _check_float(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        _fail(errors, shape, value, path, "be a finite number")
+        return value
+    _check_range(shape, value, path, errors)
+    return value
+
+
+def _check_boolean(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    if not isinstance(value, bool):
+        _fail(errors, shape, value, path, "be a boolean")
+    return value
+
+
+def _check_timestamp(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
+    """Epoch seconds as int or float (botocore sends ints, other SDKs floats); numeric or ISO 8601 strings too."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            return parsed.timestamp()
+    _fail(errors, shape, value, path, "be a timestamp in epoch seconds")
+    return value
+
+
+_CHECKERS = {
+    "structure": _check_structure,
+    "list": _check_list,
+    "map": _check_map,
+    "string": _check_string,
+    "integer": _check_integer,
+    "long": _check_integer,
+    "float": _check_float,
+    "double": _check_float,
+    "boolean": _check_boolean,
+    "timestamp": _check_timestamp,
+}

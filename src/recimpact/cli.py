@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from recimpact.settings import ENGINES, Settings, default_data_dir
+from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
 app = typer.Typer(
     name="recimpact",
@@ -25,23 +27,39 @@ errors = Console(stderr=True)
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(envvar="RECIMPACT_HOST", help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="RECIMPACT_PORT", help="Port to bind; 0 picks a free one.")] = 8787,
+    port: Annotated[
+        int, typer.Option(envvar="RECIMPACT_PORT", help="Port to bind; 0 picks a free one.")
+    ] = 8787,
     data_dir: Annotated[
         Path | None, typer.Option(envvar="RECIMPACT_DATA_DIR", help="Where state lives.", show_default=False)
     ] = None,
-    engine: Annotated[str, typer.Option(envvar="RECIMPACT_ENGINE", help="Bulk engine: duckdb or spark.")] = "duckdb",
-    spark_master: Annotated[str, typer.Option(envvar="RECIMPACT_SPARK_MASTER", help="Spark master URL.")] = "local[*]",
+    engine: Annotated[
+        str, typer.Option(envvar="RECIMPACT_ENGINE", help="Bulk engine: duckdb or spark.")
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(envvar="RECIMPACT_SPARK_MASTER", help="Spark master URL.")
+    ] = "local[*]",
     s3_endpoint_url: Annotated[
-        str | None, typer.Option(envvar="RECIMPACT_S3_ENDPOINT_URL", help="S3-compatible endpoint for s3:// paths.")
+        str | None,
+        typer.Option(envvar="RECIMPACT_S3_ENDPOINT_URL", help="S3-compatible endpoint for s3:// paths."),
     ] = None,
     cloudwatch_endpoint_url: Annotated[
-        str | None, typer.Option(envvar="RECIMPACT_CLOUDWATCH_ENDPOINT_URL", help="CloudWatch endpoint to publish to.")
+        str | None,
+        typer.Option(envvar="RECIMPACT_CLOUDWATCH_ENDPOINT_URL", help="CloudWatch endpoint to publish to."),
     ] = None,
     credentials: Annotated[
         Path | None,
         typer.Option(envvar="RECIMPACT_CREDENTIALS", help="CSV: access_key_id,secret_access_key,account_id."),
     ] = None,
-    log_level: Annotated[str, typer.Option(envvar="RECIMPACT_LOG_LEVEL", help="uvicorn log level.")] = "warning",
+    cloudwatch_interval: Annotated[
+        float,
+        typer.Option(
+            envvar="RECIMPACT_CLOUDWATCH_INTERVAL", help="Seconds between CloudWatch publishing rounds."
+        ),
+    ] = 2.0,
+    log_level: Annotated[
+        str, typer.Option(envvar="RECIMPACT_LOG_LEVEL", help="uvicorn log level.")
+    ] = "warning",
 ) -> None:
     """Run the server: boto3's personalize, personalize-events and personalize-runtime clients talk to it."""
     from recimpact.wire.server import is_loopback
@@ -53,7 +71,9 @@ def serve(
         _fail(f"--credentials: no such file: {credentials}")
     if not is_loopback(host):
         # Without SigV4 verification anyone who can reach the port could read and write every resource.
-        _fail(f"refusing to bind to non-loopback address {host}: this version accepts unauthenticated clients only")
+        _fail(
+            f"refusing to bind to non-loopback address {host}: this version accepts unauthenticated clients only"
+        )
     settings = Settings(
         host=host,
         port=port,
@@ -62,11 +82,15 @@ def serve(
         spark_master=spark_master,
         s3_endpoint_url=s3_endpoint_url,
         cloudwatch_endpoint_url=cloudwatch_endpoint_url,
+        cloudwatch_aws=(env_flag("CLOUDWATCH") or "").lower() == "aws",
+        cloudwatch_interval=cloudwatch_interval,
         credentials=credentials,
     )
 
     def ready(url: str) -> None:
-        console.print(f"recimpact {_version()} listening on {url} (data in {settings.data_dir})", highlight=False)
+        console.print(
+            f"recimpact {_version()} listening on {url} (data in {settings.data_dir})", highlight=False
+        )
         sys.stdout.flush()
 
     try:
@@ -87,13 +111,60 @@ def demo(
     run_demo(console, data_dir)
 
 
+class OutputFormat(StrEnum):
+    csv = "csv"
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def metrics(
+    endpoint_url: Annotated[str, typer.Option(envvar="RECIMPACT_ENDPOINT_URL", help="The server's URL.")],
+    metric_attribution_arn: Annotated[str, typer.Option(help="The attribution whose live series to show.")],
+    start: Annotated[
+        str | None, typer.Option(help="First window: epoch seconds, ISO 8601 or relative (-14d).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="End of the range (exclusive), same forms as --start.")
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="csv, table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """The live 15-minute series of a metric attribution, in the S3 report's columns, newest window first."""
+    from recimpact.client import ApiError, get_series
+
+    try:
+        body = get_series(
+            endpoint_url, metric_attribution_arn, start, end, "csv" if output_format == "csv" else "json"
+        )
+    except ApiError as exc:
+        _fail(str(exc))
+    if output_format == "csv":
+        sys.stdout.write(str(body))
+        return
+    assert isinstance(body, dict)
+    if output_format == "json":
+        console.print_json(data=body["rows"])
+        return
+    table = Table(title=f"Live series of {metric_attribution_arn}", title_justify="left")
+    for column in body["columns"]:
+        table.add_column(
+            column, justify="right" if column in ("VALUE", "TIMESTAMP") else "left", overflow="fold"
+        )
+    for row in body["rows"]:
+        table.add_row(*(str(row[c]) for c in body["columns"]))
+    console.print(table)
+    console.print(f"{len(body['rows'])} rows", style="dim")
+
+
 def _version() -> str:
     from recimpact import __version__
 
     return __version__
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(2)
 

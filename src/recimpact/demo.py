@@ -80,7 +80,9 @@ def run_demo(console: Console, data_dir: Path) -> None:
         personalize = client("personalize", server.url)
         created: list[tuple[str, str, str]] = []
 
-        group_arn = personalize.create_dataset_group(name="retail-demo", domain="ECOMMERCE")["datasetGroupArn"]
+        group_arn = personalize.create_dataset_group(name="retail-demo", domain="ECOMMERCE")[
+            "datasetGroupArn"
+        ]
         created.append(("dataset group", group_arn, _status(personalize.describe_dataset_group, group_arn)))
         interactions_schema = personalize.create_schema(
             name="retail-demo-interactions", schema=json.dumps(INTERACTIONS_SCHEMA), domain="ECOMMERCE"
@@ -98,9 +100,7 @@ def run_demo(console: Console, data_dir: Path) -> None:
             )["datasetArn"]
             created.append(("dataset", arn, _status(personalize.describe_dataset, arn)))
         tracker = personalize.create_event_tracker(name="retail-demo-tracker", datasetGroupArn=group_arn)
-        created.append(
-            ("event tracker", tracker["eventTrackerArn"], f"trackingId {tracker['trackingId']}")
-        )
+        created.append(("event tracker", tracker["eventTrackerArn"], f"trackingId {tracker['trackingId']}"))
         attribution_arn = personalize.create_metric_attribution(
             name="retail-demo-attribution",
             datasetGroupArn=group_arn,
@@ -111,7 +111,11 @@ def run_demo(console: Console, data_dir: Path) -> None:
             metrics=METRICS,
         )["metricAttributionArn"]
         created.append(
-            ("metric attribution", attribution_arn, _status(personalize.describe_metric_attribution, attribution_arn))
+            (
+                "metric attribution",
+                attribution_arn,
+                _status(personalize.describe_metric_attribution, attribution_arn),
+            )
         )
 
         table = Table(title="Created through boto3")
@@ -125,7 +129,9 @@ def run_demo(console: Console, data_dir: Path) -> None:
         metrics = Table(title="Metrics of the attribution (list_metric_attribution_metrics)")
         for column in ("metricName", "eventType", "expression"):
             metrics.add_column(column)
-        for metric in personalize.list_metric_attribution_metrics(metricAttributionArn=attribution_arn)["metrics"]:
+        for metric in personalize.list_metric_attribution_metrics(metricAttributionArn=attribution_arn)[
+            "metrics"
+        ]:
             metrics.add_row(metric["metricName"], metric["eventType"], metric["expression"])
         console.print(metrics)
 

@@ -9,6 +9,10 @@ from pathlib import Path
 ENGINES = ("duckdb", "spark")
 
 
+def env_flag(name: str) -> str | None:
+    return os.environ.get(f"RECIMPACT_{name}") or None
+
+
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/recimpact`` (``~/.local/share/recimpact``): state outlives the working directory."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -24,8 +28,15 @@ class Settings:
     spark_master: str = "local[*]"
     s3_endpoint_url: str | None = None
     cloudwatch_endpoint_url: str | None = None
+    # Publish to AWS's own CloudWatch endpoint (RECIMPACT_CLOUDWATCH=aws) when no endpoint URL is given.
+    cloudwatch_aws: bool = False
+    cloudwatch_interval: float = 2.0  # seconds between publishing rounds
     credentials: Path | None = None
     # The account resources belong to while no credentials file maps access keys to accounts.
     account_id: str = "000000000000"
     # The region used when a request carries no SigV4 credential scope.
     region: str = "us-east-1"
+
+    @property
+    def publishes_to_cloudwatch(self) -> bool:
+        return bool(self.cloudwatch_endpoint_url) or self.cloudwatch_aws

@@ -17,8 +17,10 @@ from recimpact.domain.schema import DatasetSchema
 Function = Literal["samplecount", "sum"]
 DatasetRef = Literal["ITEMS", "INTERACTIONS"]
 
-_SAMPLECOUNT = regex.compile(r"\s*SAMPLECOUNT\s*\(\s*\)\s*", regex.IGNORECASE)
-_SUM = regex.compile(r"\s*SUM\s*\(\s*(ITEMS|INTERACTIONS)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*", regex.IGNORECASE)
+# ASCII: under Unicode case folding "\u017f" (long s) would match "S" and "\u212a" (Kelvin sign) would match "K".
+_FLAGS = regex.IGNORECASE | regex.ASCII
+_SAMPLECOUNT = regex.compile(r"\s*SAMPLECOUNT\s*\(\s*\)\s*", _FLAGS)
+_SUM = regex.compile(r"\s*SUM\s*\(\s*(ITEMS|INTERACTIONS)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*", _FLAGS)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ def check_expression_columns(
     """SUM needs a numeric column of a dataset the group has; ``schemas`` maps dataset type to its schema."""
     if expression.function != "sum":
         return
-    assert expression.dataset is not None and expression.column is not None
+    assert expression.dataset is not None
+    assert expression.column is not None
     schema = schemas.get(expression.dataset)
     if schema is None:
         raise InvalidInputException(
@@ -63,7 +66,9 @@ def check_expression_columns(
         )
     column = schema.column(expression.column)
     if column is None:
-        raise InvalidInputException(f"{expression}: the {expression.dataset} schema has no column {expression.column}")
+        raise InvalidInputException(
+            f"{expression}: the {expression.dataset} schema has no column {expression.column}"
+        )
     if not column.numeric:
         raise InvalidInputException(
             f"{expression}: column {column.name} is of type {column.type}; SUM needs int, long, float or double"

@@ -47,7 +47,9 @@ def check_new_metrics(metrics: Sequence[Metric], schemas: dict[str, DatasetSchem
     if not metrics:
         raise InvalidInputException("A metric attribution needs at least one metric")
     if len(metrics) > MAX_METRICS:
-        raise InvalidInputException(f"A metric attribution can have at most {MAX_METRICS} metrics, got {len(metrics)}")
+        raise InvalidInputException(
+            f"A metric attribution can have at most {MAX_METRICS} metrics, got {len(metrics)}"
+        )
     _check_unique(metrics, InvalidInputException)
     for metric in metrics:
         check_metric(metric, schemas)
@@ -77,7 +79,9 @@ def apply_update(
     return result
 
 
-def _check_unique(metrics: Sequence[Metric], error: type[InvalidInputException | ResourceAlreadyExistsException]) -> None:
+def _check_unique(
+    metrics: Sequence[Metric], error: type[InvalidInputException | ResourceAlreadyExistsException]
+) -> None:
     seen: set[str] = set()
     for metric in metrics:
         key = metric.metric_name.upper()

@@ -8,6 +8,7 @@ started counting).
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -135,6 +136,9 @@ class MetricAttribution(Resource):
     metrics_output_config: dict[str, Any]
     status: str = ACTIVE
     failure_reason: str | None = None
+    # Names this attribution's live series in the event store. An ARN is name-based and can be reused after a
+    # delete; the series of a deleted attribution must never be read as the new one's.
+    series_id: str = field(default_factory=lambda: uuid.uuid4().hex, metadata={"internal": True})
 
     @property
     def parent_arn(self) -> str | None:

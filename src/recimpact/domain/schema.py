@@ -111,16 +111,20 @@ def _parse_field(index: int, spec: Any) -> Column:
     types = raw_type if isinstance(raw_type, list) else [raw_type]
     if not types or not all(isinstance(t, str) and t in PRIMITIVE_TYPES for t in types):
         allowed = ", ".join(sorted(PRIMITIVE_TYPES))
-        raise InvalidInputException(f"Schema field {name} has unsupported type {raw_type!r}; allowed: {allowed}")
+        raise InvalidInputException(
+            f"Schema field {name} has unsupported type {raw_type!r}; allowed: {allowed}"
+        )
     non_null = [t for t in types if t != "null"]
     if len(non_null) != 1:
-        raise InvalidInputException(f"Schema field {name} must have exactly one non-null type, got {raw_type!r}")
+        raise InvalidInputException(
+            f"Schema field {name} must have exactly one non-null type, got {raw_type!r}"
+        )
     categorical = spec.get("categorical", False)
     if not isinstance(categorical, bool):
         raise InvalidInputException(f"Schema field {name}: 'categorical' must be true or false")
     if categorical and non_null[0] != "string":
         raise InvalidInputException(f"Schema field {name}: only string fields can be categorical")
-    return Column(name=name, type=non_null[0], nullable="null" in types, categorical=categorical)
+    return Column(name=name, type=str(non_null[0]), nullable="null" in types, categorical=categorical)
 
 
 def canonical_dataset_type(text: str) -> str:
@@ -137,13 +141,17 @@ def check_schema_for_dataset_type(schema: DatasetSchema, dataset_type: str) -> N
     """The reserved fields a dataset type requires, with their types."""
     for required in _REQUIRED_FIELDS[dataset_type]:
         if schema.column(required) is None:
-            raise InvalidInputException(f"A {dataset_type} dataset's schema must contain the field {required}")
+            raise InvalidInputException(
+                f"A {dataset_type} dataset's schema must contain the field {required}"
+            )
     for name, allowed in _RESERVED_TYPES[dataset_type].items():
         column = schema.column(name)
         if column is None:
             continue
         if column.name != name:
-            raise InvalidInputException(f"Reserved field {name} must be spelled in upper case, not {column.name}")
+            raise InvalidInputException(
+                f"Reserved field {name} must be spelled in upper case, not {column.name}"
+            )
         if column.type not in allowed:
             raise InvalidInputException(
                 f"Reserved field {name} must be of type {' or '.join(sorted(allowed))}, not {column.type}"

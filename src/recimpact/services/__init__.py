@@ -7,6 +7,7 @@ from recimpact.services import (  # noqa: F401  (imported for their registration
     dataset_groups,
     datasets,
     event_trackers,
+    events,
     metric_attributions,
     schemas,
     tags,

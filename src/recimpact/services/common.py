@@ -10,7 +10,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from recimpact.domain.errors import InvalidInputException, InvalidNextTokenException, ResourceNotFoundException
+from recimpact.domain.errors import (
+    InvalidInputException,
+    InvalidNextTokenException,
+    ResourceNotFoundException,
+)
 from recimpact.domain.resources import Resource
 from recimpact.services.context import RequestContext
 from recimpact.store.catalog import CatalogTx

@@ -5,13 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from recimpact.domain.arns import Scope
 from recimpact.store.catalog import Catalog
+from recimpact.store.events import EventStore
 
 
 @dataclass(frozen=True)
 class RequestContext:
     scope: Scope  # the caller's account and the region of its request
     catalog: Catalog
+    events: EventStore
+    # Per-server memo for derived configuration (services key their entries by catalog generation).
+    shared: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests may pin it

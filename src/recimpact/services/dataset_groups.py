@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from recimpact.domain.errors import InvalidInputException, ResourceAlreadyExistsException, ResourceInUseException
+from recimpact.domain.errors import (
+    InvalidInputException,
+    ResourceAlreadyExistsException,
+    ResourceInUseException,
+)
 from recimpact.domain.resources import DatasetGroup
 from recimpact.services.common import paginate, require, resource_order, wire_view
 from recimpact.services.context import RequestContext

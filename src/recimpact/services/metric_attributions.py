@@ -22,7 +22,12 @@ from recimpact.store.catalog import CatalogTx
 
 def _metrics(params: list[dict[str, str]], since: float) -> list[Metric]:
     return [
-        Metric(event_type=m["eventType"], metric_name=m["metricName"], expression=m["expression"], counting_since=since)
+        Metric(
+            event_type=m["eventType"],
+            metric_name=m["metricName"],
+            expression=m["expression"],
+            counting_since=since,
+        )
         for m in params
     ]
 
@@ -74,7 +79,9 @@ def create_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
 @operation(CONTROL, "DescribeMetricAttribution")
 def describe_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, Any]:
     with ctx.catalog.transaction() as tx:
-        attribution = require(tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn")
+        attribution = require(
+            tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
+        )
     return {"metricAttribution": wire_view(attribution)}
 
 
@@ -89,7 +96,9 @@ def list_metric_attributions(ctx: RequestContext, params: Params) -> dict[str, A
 @operation(CONTROL, "ListMetricAttributionMetrics")
 def list_metric_attribution_metrics(ctx: RequestContext, params: Params) -> dict[str, Any]:
     with ctx.catalog.transaction() as tx:
-        attribution = require(tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn")
+        attribution = require(
+            tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
+        )
     page, token = paginate(attribution.metrics, params, lambda m: (m.metric_name.upper(),))
     return {"metrics": wire_view(page), "nextToken": token}
 
@@ -100,10 +109,14 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
     remove = params.get("removeMetrics") or []
     output = params.get("metricsOutputConfig")
     if not (add or remove or output):
-        raise InvalidInputException("Nothing to update: give addMetrics, removeMetrics or metricsOutputConfig")
+        raise InvalidInputException(
+            "Nothing to update: give addMetrics, removeMetrics or metricsOutputConfig"
+        )
     now = ctx.clock()
     with ctx.catalog.transaction() as tx:
-        attribution = require(tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn")
+        attribution = require(
+            tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
+        )
         if attribution.status in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
             raise ResourceInUseException(f"Metric attribution {attribution.arn} is {attribution.status}")
         if add or remove:
@@ -119,6 +132,8 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
 @operation(CONTROL, "DeleteMetricAttribution")
 def delete_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, Any]:
     with ctx.catalog.transaction() as tx:
-        attribution = require(tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn")
+        attribution = require(
+            tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
+        )
         tx.delete(attribution.arn)
     return {}

@@ -3,14 +3,16 @@ operation is writing one decorated function."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from recimpact.services.context import RequestContext
 
 Params = dict[str, Any]
 Result = dict[str, Any] | None
-Handler = Callable[[RequestContext, Params], Result]
+# A plain function runs on a worker thread (it may block on the catalog); a coroutine function runs on the event
+# loop and must not block (the ingest handlers, which await the event store's group commit).
+Handler = Callable[[RequestContext, Params], Result] | Callable[[RequestContext, Params], Awaitable[Result]]
 
 CONTROL = "personalize"
 EVENTS = "personalize-events"

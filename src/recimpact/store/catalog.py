@@ -10,6 +10,7 @@ pass "one metric attribution per dataset group".
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -51,7 +52,9 @@ class CatalogTx(Protocol):
 
     def list(self, cls: type[R], scope: Scope, parent: str | None = None) -> list[R]: ...
 
-    def children(self, parent: str) -> list[Resource]: ...
+    def children(self, parent: str) -> builtins.list[Resource]: ...
+
+    def every(self, cls: type[R]) -> builtins.list[R]: ...
 
     def put(self, record: Resource) -> None: ...
 
@@ -59,6 +62,11 @@ class CatalogTx(Protocol):
 
 
 class Catalog(Protocol):
+    @property
+    def generation(self) -> int:
+        """Grows with every committed write: caches of derived configuration compare it to know they are fresh."""
+        ...
+
     def transaction(self) -> AbstractContextManager[CatalogTx]: ...
 
     def close(self) -> None: ...
@@ -67,9 +75,12 @@ class Catalog(Protocol):
 class _SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.wrote = False
 
     def get(self, cls: type[R], arn: str) -> R | None:
-        row = self._conn.execute("SELECT doc FROM resources WHERE arn = ? AND kind = ?", (arn, cls.kind)).fetchone()
+        row = self._conn.execute(
+            "SELECT doc FROM resources WHERE arn = ? AND kind = ?", (arn, cls.kind)
+        ).fetchone()
         return cls.from_doc(json.loads(row[0])) if row else None
 
     def get_by_lookup(self, cls: type[R], key: str) -> R | None:
@@ -92,12 +103,20 @@ class _SqliteTx:
         sql += " ORDER BY created DESC, arn"
         return [cls.from_doc(json.loads(doc)) for (doc,) in self._conn.execute(sql, args)]
 
-    def children(self, parent: str) -> list[Resource]:
-        rows = self._conn.execute("SELECT kind, doc FROM resources WHERE parent = ? ORDER BY created", (parent,))
+    def every(self, cls: type[R]) -> builtins.list[R]:
+        """Records of one kind in every account and region (for server-wide work such as publishing)."""
+        rows = self._conn.execute("SELECT doc FROM resources WHERE kind = ? ORDER BY created", (cls.kind,))
+        return [cls.from_doc(json.loads(doc)) for (doc,) in rows]
+
+    def children(self, parent: str) -> builtins.list[Resource]:
+        rows = self._conn.execute(
+            "SELECT kind, doc FROM resources WHERE parent = ? ORDER BY created", (parent,)
+        )
         return [RESOURCE_TYPES[kind].from_doc(json.loads(doc)) for kind, doc in rows]
 
     def put(self, record: Resource) -> None:
         """Insert or replace a record (the services decide whether it may exist already)."""
+        self.wrote = True
         self._conn.execute(
             "INSERT OR REPLACE INTO resources (arn, kind, account, region, parent, lookup, created, doc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -114,6 +133,7 @@ class _SqliteTx:
         )
 
     def delete(self, arn: str) -> None:
+        self.wrote = True
         self._conn.execute("DELETE FROM resources WHERE arn = ?", (arn,))
 
 
@@ -123,6 +143,7 @@ class SqliteCatalog:
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
+        self._generation = 0
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
@@ -133,17 +154,24 @@ class SqliteCatalog:
                     self._conn.execute(statement)
             self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
+    @property
+    def generation(self) -> int:
+        return self._generation
+
     @contextmanager
     def transaction(self) -> Iterator[CatalogTx]:
         """Everything inside commits together or not at all."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
+            tx = _SqliteTx(self._conn)
             try:
-                yield _SqliteTx(self._conn)
+                yield tx
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            if tx.wrote:
+                self._generation += 1
 
     def close(self) -> None:
         with self._lock:

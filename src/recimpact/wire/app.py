@@ -7,6 +7,7 @@ registered handler, and serialized; nothing here knows a rule or a table.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from recimpact.domain.errors import InternalFailure, ServiceError, UnknownOperat
 from recimpact.runtime import Runtime
 from recimpact.services import registry
 from recimpact.settings import Settings
+from recimpact.wire import read_api
 from recimpact.wire.auth import caller_scope
 from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, rest_routes, service_model
 from recimpact.wire.protocol import error_response, parse_request, success_response
@@ -44,7 +46,10 @@ async def _invoke(request: Request, service: str, operation_name: str) -> Respon
         runtime: Runtime = request.app.state.runtime
         settings = runtime.settings
         ctx = runtime.context(caller_scope(request.headers, settings.account_id, settings.region))
-        result = await run_in_threadpool(handler, ctx, params)
+        if inspect.iscoroutinefunction(handler):
+            result = await handler(ctx, params)
+        else:
+            result = await run_in_threadpool(handler, ctx, params)
         return success_response(service, operation, result)
     except ServiceError as error:
         return error_response(service, error)
@@ -57,7 +62,8 @@ async def control_plane(request: Request) -> Response:
     prefix, _, operation_name = request.headers.get("x-amz-target", "").partition(".")
     if prefix != JSON_TARGET_PREFIX or not operation_name:
         return error_response(
-            CONTROL, UnknownOperationException("Missing or unknown X-Amz-Target; expected AmazonPersonalize.<Op>")
+            CONTROL,
+            UnknownOperationException("Missing or unknown X-Amz-Target; expected AmazonPersonalize.<Op>"),
         )
     return await _invoke(request, CONTROL, operation_name)
 
@@ -65,7 +71,11 @@ async def control_plane(request: Request) -> Response:
 async def rest_json(request: Request) -> Response:
     route = rest_routes().get((request.method, request.url.path))
     if route is None:
-        return error_response(CONTROL, UnknownOperationException(f"No operation at {request.method} {request.url.path}"))
+        error = UnknownOperationException(f"No operation at {request.method} {request.url.path}")
+        error.status = (
+            404  # no resource at this path: HTTP's answer, still with the AWS error body and header
+        )
+        return error_response(CONTROL, error)
     return await _invoke(request, *route)
 
 
@@ -86,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
     routes: list[Any] = [
         Route("/", control_plane, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/api/v1/series", read_api.series, methods=["GET"]),
         Route("/{path:path}", rest_json, methods=["POST", "GET", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

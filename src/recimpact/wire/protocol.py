@@ -27,9 +27,10 @@ def parse_request(operation: Any, body: bytes) -> dict[str, Any]:
     if not body.strip():
         params: Any = {}
     else:
+        # ValueError: JSONDecodeError, UnicodeDecodeError, integers over Python's 4300 digits; RecursionError: nesting.
         try:
             params = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:
             raise InvalidInputException(f"The request body is not valid JSON: {exc}") from None
     return validate_input(operation.input_shape, params)
 

@@ -42,7 +42,7 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-class _Server(uvicorn.Server):  # type: ignore[misc]
+class _Server(uvicorn.Server):
     def __init__(self, config: Any, on_ready: Callable[[], None]) -> None:
         super().__init__(config)
         self._on_ready = on_ready

@@ -145,8 +145,18 @@ def _check_integer(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
     return value
 
 
+def _is_finite_number(value: Any) -> bool:
+    """JSON integers have no size limit; ``math.isfinite`` raises OverflowError on those a float cannot hold."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_float(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not _is_finite_number(value):
         _fail(errors, shape, value, path, "be a finite number")
         return value
     _check_range(shape, value, path, errors)
@@ -161,13 +171,16 @@ def _check_boolean(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
 
 def _check_timestamp(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
     """Epoch seconds as int or float (botocore sends ints, other SDKs floats); numeric or ISO 8601 strings too."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+    if _is_finite_number(value):
         return float(value)
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
+        else:
+            if math.isfinite(number):  # float() also reads "nan" and "inf"
+                return number
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:

@@ -1,0 +1,117 @@
+"""PutEvents, PutItems, PutUsers: ingest with durable, idempotent writes and live attribution.
+
+The handler checks everything it can before queueing (tracking id, schema, properties), then hands one unit of
+work to the event store's group commit; the unit resolves sources, enforces the 100-source limit, appends the
+events that are not duplicates and adds each one's contributions to its 15-minute windows. The call returns once
+all of it is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from recimpact.domain.attribution import (
+    MAX_SOURCES_PER_DATASET_GROUP,
+    live_contributions,
+    new_sources,
+    resolve_source,
+)
+from recimpact.domain.errors import InvalidInputException, LimitExceededException, ResourceNotFoundException
+from recimpact.domain.events import Interaction, parse_event, parse_properties
+from recimpact.services.context import RequestContext
+from recimpact.services.ingest_targets import IngestTarget, for_dataset, for_tracking_id
+from recimpact.services.registry import EVENTS, Params, operation
+from recimpact.store.events import IngestTx, SeriesKey
+
+
+@operation(EVENTS, "PutEvents")
+async def put_events(ctx: RequestContext, params: Params) -> None:
+    target = for_tracking_id(ctx, params["trackingId"])
+    schema = target.schemas.get("INTERACTIONS")
+    if schema is None:
+        raise ResourceNotFoundException(
+            f"Dataset group {target.dataset_group_arn} has no Interactions dataset to record events in"
+        )
+    events = [
+        parse_event(event, params.get("userId"), params["sessionId"], schema, index)
+        for index, event in enumerate(params["eventList"])
+    ]
+    received_at = ctx.clock()
+    await asyncio.wrap_future(ctx.events.submit(lambda tx: record_events(tx, target, events, received_at)))
+
+
+def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction], received_at: float) -> int:
+    """One request's events, all or nothing; returns how many were new (not duplicates)."""
+    group = target.dataset_group_arn
+    sources = [resolve_source(event, tx.recommendation_source) for event in events]
+    known = tx.known_sources(group)
+    added = new_sources(sources, known)
+    if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
+        raise LimitExceededException(
+            f"Dataset group {group} would exceed {MAX_SOURCES_PER_DATASET_GROUP} unique event attribution sources "
+            f"(it has {len(known)}; this request adds {len(added)})"
+        )
+    attribution = target.attribution
+    appended = 0
+    for event, source in zip(events, sources, strict=True):
+        if not tx.insert_event(group, event, source, received_at):
+            continue  # a duplicate counts once
+        appended += 1
+        if attribution is None:
+            continue
+        item = tx.item(group, event.item_id) if attribution.needs_items and event.item_id else None
+        for metric, window, value in live_contributions(attribution, event, received_at, item):
+            key = SeriesKey(
+                attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window
+            )
+            tx.add_to_series(key, value)
+    tx.add_sources(group, added, received_at)
+    return appended
+
+
+def _records(ctx: RequestContext, params: Params, dataset_type: str, list_member: str, id_member: str) -> Any:
+    target = for_dataset(ctx, params["datasetArn"])
+    if target.datasets.get(dataset_type) != params["datasetArn"]:
+        raise InvalidInputException(f"{params['datasetArn']} is not an {dataset_type.capitalize()} dataset")
+    schema = target.schemas[dataset_type]
+    excluded = frozenset({id_member})
+    records = [
+        (
+            record[camel_id(id_member)],
+            parse_properties(record.get("properties"), schema, excluded, f"{list_member}.{i + 1}"),
+        )
+        for i, record in enumerate(params[list_member])
+    ]
+    return target, records
+
+
+def camel_id(field: str) -> str:
+    """ITEM_ID → itemId: the member that carries a dataset's id field."""
+    head, *rest = field.lower().split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+@operation(EVENTS, "PutItems")
+async def put_items(ctx: RequestContext, params: Params) -> None:
+    """Items are upserted whole; SUM(ITEMS.col) reads the item as it is when each event arrives."""
+    target, records = _records(ctx, params, "ITEMS", "items", "ITEM_ID")
+    now = ctx.clock()
+
+    def work(tx: IngestTx) -> None:
+        for item_id, properties in records:
+            tx.upsert_item(target.dataset_group_arn, item_id, properties, now)
+
+    await asyncio.wrap_future(ctx.events.submit(work))
+
+
+@operation(EVENTS, "PutUsers")
+async def put_users(ctx: RequestContext, params: Params) -> None:
+    target, records = _records(ctx, params, "USERS", "users", "USER_ID")
+    now = ctx.clock()
+
+    def work(tx: IngestTx) -> None:
+        for user_id, properties in records:
+            tx.upsert_user(target.dataset_group_arn, user_id, properties, now)
+
+    await asyncio.wrap_future(ctx.events.submit(work))

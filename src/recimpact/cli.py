@@ -88,8 +88,11 @@ def serve(
     )
 
     def ready(url: str) -> None:
+        # soft_wrap: one line however long the path; on a pipe Rich would wrap it at 80 columns.
         console.print(
-            f"recimpact {_version()} listening on {url} (data in {settings.data_dir})", highlight=False
+            f"recimpact {_version()} listening on {url} (data in {settings.data_dir})",
+            highlight=False,
+            soft_wrap=True,
         )
         sys.stdout.flush()
 

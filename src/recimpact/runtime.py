@@ -1,12 +1,17 @@
-"""The server's long-lived state: settings and stores, opened once and closed on shutdown."""
+"""The server's long-lived state: settings, stores, the engine and background workers, opened once and closed on
+shutdown."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from recimpact.domain.arns import Scope
+from recimpact.engine.base import Engine, create_engine
+from recimpact.jobs import JobRunner
 from recimpact.services.context import RequestContext
+from recimpact.services.import_execution import JobEnvironment, run_import_job
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog
@@ -16,17 +21,30 @@ from recimpact.store.events import EventStore
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog: Catalog = SqliteCatalog(data_dir / "catalog.sqlite3")
-        self.events = EventStore(data_dir / "events.sqlite3")
+        self.data_dir = Path(settings.data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3")
+        self.events = EventStore(self.data_dir / "events.sqlite3")
         self.shared: dict[str, Any] = {}
+        self.jobs = JobRunner(self.catalog, self._run_job)
+        self.jobs.start()
         self.publisher: CloudWatchPublisher | None = None
         if settings.publishes_to_cloudwatch:
             self.publisher = CloudWatchPublisher(
                 self.events, self.catalog, self._cloudwatch_client, interval=settings.cloudwatch_interval
             )
             self.publisher.start()
+
+    @functools.cached_property
+    def engine(self) -> Engine:
+        """Created on first use: a server that never imports never starts an engine (or a JVM)."""
+        return create_engine(self.settings)
+
+    def _run_job(self, arn: str) -> None:
+        env = JobEnvironment(
+            self.catalog, self.events, self.engine, self.data_dir, self.settings.s3_endpoint_url
+        )
+        run_import_job(env, arn)
 
     def _cloudwatch_client(self, region: str) -> Any:
         """CloudWatch in the dataset group's region; credentials from boto3's usual chain (environment,
@@ -38,10 +56,20 @@ class Runtime:
         )
 
     def context(self, scope: Scope) -> RequestContext:
-        return RequestContext(scope=scope, catalog=self.catalog, events=self.events, shared=self.shared)
+        return RequestContext(
+            scope=scope,
+            catalog=self.catalog,
+            events=self.events,
+            settings=self.settings,
+            jobs=self.jobs,
+            shared=self.shared,
+        )
 
     def close(self) -> None:
+        self.jobs.close()
         if self.publisher is not None:
             self.publisher.close()
+        if "engine" in self.__dict__:
+            self.engine.close()
         self.events.close()
         self.catalog.close()

@@ -33,6 +33,8 @@ class Resource:
     """Common to every catalog record. Timestamps are epoch seconds (UTC)."""
 
     kind: ClassVar[str]
+    # The wire member that carries ``name`` (import jobs call it ``jobName``).
+    name_member: ClassVar[str] = "name"
 
     arn: str
     name: str
@@ -90,6 +92,9 @@ class Dataset(Resource):
     status: str = ACTIVE
     tracking_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+    # The Parquet files (relative to the data directory) holding this dataset's bulk-imported rows: a FULL import
+    # replaces the list, an INCREMENTAL one appends to it, in the same catalog transaction that activates the job.
+    bulk_parts: list[str] = field(default_factory=list, metadata={"internal": True})
 
     @property
     def parent_arn(self) -> str | None:
@@ -156,6 +161,29 @@ class MetricAttribution(Resource):
         return next((m for m in self.metrics if m.metric_name.upper() == wanted), None)
 
 
+@dataclass(kw_only=True)
+class DatasetImportJob(Resource):
+    kind: ClassVar[str] = "dataset-import-job"
+    name_member: ClassVar[str] = "jobName"
+
+    dataset_arn: str
+    data_source: dict[str, Any]  # {"dataLocation": ...} as sent
+    import_mode: str
+    publish_attribution_metrics_to_s3: bool = False
+    role_arn: str | None = None
+    status: str = CREATE_PENDING
+    failure_reason: str | None = None
+    dataset_group_arn: str = field(default="", metadata={"internal": True})
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+    rows: int | None = field(default=None, metadata={"internal": True})  # distinct records imported
+    report: str | None = field(default=None, metadata={"internal": True})  # where the S3 report was written
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_arn
+
+
 RESOURCE_TYPES: dict[str, type[Resource]] = {
-    cls.kind: cls for cls in (DatasetGroup, Schema, Dataset, EventTracker, MetricAttribution)
+    cls.kind: cls
+    for cls in (DatasetGroup, Schema, Dataset, EventTracker, MetricAttribution, DatasetImportJob)
 }

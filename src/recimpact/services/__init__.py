@@ -8,6 +8,7 @@ from recimpact.services import (  # noqa: F401  (imported for their registration
     datasets,
     event_trackers,
     events,
+    import_jobs,
     metric_attributions,
     schemas,
     tags,

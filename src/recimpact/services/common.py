@@ -40,8 +40,10 @@ def wire_view(obj: Any) -> Any:
             if f.metadata.get("internal"):
                 continue
             key = camel(f.name)
-            if key == "arn" and isinstance(obj, Resource):
+            if isinstance(obj, Resource) and key == "arn":
                 key = camel(obj.kind.replace("-", "_")) + "Arn"
+            elif isinstance(obj, Resource) and key == "name":
+                key = obj.name_member
             view[key] = wire_view(getattr(obj, f.name))
         return view
     if isinstance(obj, list):
@@ -50,14 +52,20 @@ def wire_view(obj: Any) -> Any:
 
 
 def require(tx: CatalogTx, ctx: RequestContext, cls: type[R], arn: str | None, member: str) -> R:
-    """The record at ``arn`` in the caller's account, or ResourceNotFoundException. Another account's resource
-    is reported as missing, never as forbidden, so ARNs reveal nothing across tenants."""
+    """The record at ``arn`` in the caller's account and region, or ResourceNotFoundException. Another account's
+    resource is reported as missing, never as forbidden, so ARNs reveal nothing across tenants."""
     if not arn:
         raise InvalidInputException(f"{member} is required")
     record = tx.get(cls, arn)
-    if record is None or record.account != ctx.scope.account:
+    if record is None or not visible(record, ctx):
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
     return record
+
+
+def visible(record: Resource, ctx: RequestContext) -> bool:
+    """Resources are regional and belong to one account: another region's or account's record does not exist
+    for this caller."""
+    return record.account == ctx.scope.account and record.region == ctx.scope.region
 
 
 def resource_order(record: Resource) -> tuple[Any, ...]:

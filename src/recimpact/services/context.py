@@ -5,11 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from recimpact.domain.arns import Scope
+from recimpact.settings import Settings
 from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore
+
+
+class JobQueue(Protocol):
+    """Background work (import jobs) handed off by a request and run by the server's job runner."""
+
+    def submit(self, arn: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -17,6 +24,8 @@ class RequestContext:
     scope: Scope  # the caller's account and the region of its request
     catalog: Catalog
     events: EventStore
+    settings: Settings = field(default_factory=Settings)
+    jobs: JobQueue | None = None
     # Per-server memo for derived configuration (services key their entries by catalog generation).
     shared: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests may pin it

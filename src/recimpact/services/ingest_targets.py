@@ -19,6 +19,7 @@ from recimpact.store.catalog import CatalogTx
 class IngestTarget:
     dataset_group_arn: str
     account: str
+    region: str
     schemas: dict[str, DatasetSchema]  # by dataset type
     datasets: dict[str, str]  # dataset type → dataset ARN
     attribution: CompiledAttribution | None
@@ -36,6 +37,7 @@ def _build(tx: CatalogTx, group: DatasetGroup) -> IngestTarget:
     return IngestTarget(
         dataset_group_arn=group.arn,
         account=group.account,
+        region=group.region,
         schemas=schemas,
         datasets=datasets,
         attribution=compile_attribution(attributions[0]) if attributions else None,
@@ -67,7 +69,7 @@ def for_tracking_id(ctx: RequestContext, tracking_id: str) -> IngestTarget:
                 raise ResourceNotFoundException(f"Tracking ID {tracking_id} does not exist.")
             target = _build(tx, group)
         cache["tracker:" + tracking_id] = target
-    if target.account != ctx.scope.account:
+    if (target.account, target.region) != (ctx.scope.account, ctx.scope.region):
         raise ResourceNotFoundException(f"Tracking ID {tracking_id} does not exist.")
     return target
 
@@ -83,6 +85,6 @@ def for_dataset(ctx: RequestContext, dataset_arn: str) -> IngestTarget:
                 raise ResourceNotFoundException(f"Resource {dataset_arn} does not exist.")
             target = _build(tx, group)
         cache["dataset:" + dataset_arn] = target
-    if target.account != ctx.scope.account:
+    if (target.account, target.region) != (ctx.scope.account, ctx.scope.region):
         raise ResourceNotFoundException(f"Resource {dataset_arn} does not exist.")
     return target

@@ -17,7 +17,24 @@ from recimpact.domain.schema import DatasetSchema, parse_schema
 from recimpact.services.common import paginate, require, resource_order, wire_view
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
+from recimpact.sinks.destinations import DestinationError, S3Config, check_writable, parse_location
 from recimpact.store.catalog import CatalogTx
+
+
+def destination_problem(ctx: RequestContext, output_config: dict[str, Any]) -> str | None:
+    """Why the output configuration's destination cannot be written, or None. AWS validates its access when an
+    attribution is created; recimpact writes and removes a small probe file there."""
+    destination = output_config.get("s3DataDestination")
+    if not destination:
+        return None
+    location = parse_location(destination["path"])
+    try:
+        check_writable(
+            location, S3Config(ctx.settings.s3_endpoint_url, ctx.scope.region), destination.get("kmsKeyArn")
+        )
+    except DestinationError as exc:
+        return f"The output destination {destination['path']} is not writable: {exc}"
+    return None
 
 
 def _metrics(params: list[dict[str, str]], since: float) -> list[Metric]:
@@ -46,6 +63,7 @@ def _group_schemas(tx: CatalogTx, ctx: RequestContext, group_arn: str) -> dict[s
 def create_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, Any]:
     now = ctx.clock()
     metrics = _metrics(params["metrics"], now)
+    problem = destination_problem(ctx, params["metricsOutputConfig"])
     with ctx.catalog.transaction() as tx:
         group = require(tx, ctx, DatasetGroup, params["datasetGroupArn"], "datasetGroupArn")
         if group.status != resources.ACTIVE:
@@ -71,6 +89,8 @@ def create_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
             dataset_group_arn=group.arn,
             metrics=metrics,
             metrics_output_config=params["metricsOutputConfig"],
+            status=resources.CREATE_FAILED if problem else resources.ACTIVE,
+            failure_reason=problem,
         )
         tx.put(attribution)
     return {"metricAttributionArn": attribution.arn}
@@ -113,6 +133,7 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
             "Nothing to update: give addMetrics, removeMetrics or metricsOutputConfig"
         )
     now = ctx.clock()
+    problem = destination_problem(ctx, output) if output else None
     with ctx.catalog.transaction() as tx:
         attribution = require(
             tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
@@ -124,6 +145,8 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
             attribution.metrics = apply_update(attribution.metrics, _metrics(add, now), remove, schemas)
         if output:
             attribution.metrics_output_config = output
+            attribution.status = resources.CREATE_FAILED if problem else resources.ACTIVE
+            attribution.failure_reason = problem
         attribution.last_updated_date_time = now
         tx.put(attribution)
     return {"metricAttributionArn": attribution.arn}

@@ -10,6 +10,7 @@ from recimpact.domain.errors import (
     TooManyTagKeysException,
     TooManyTagsException,
 )
+from recimpact.services.common import visible
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 
@@ -38,7 +39,7 @@ def merge_tags(current: dict[str, str], tags: list[dict[str, str]]) -> dict[str,
 
 def _taggable(ctx: RequestContext, tx: Any, arn: str) -> Any:
     record = tx.get_any(arn)
-    if record is None or record.account != ctx.scope.account:
+    if record is None or not visible(record, ctx):
         raise ResourceNotFoundException(f"Resource {arn} does not exist.")
     if not hasattr(record, "tags"):
         raise InvalidInputException(f"Resource {arn} does not support tags")

@@ -8,6 +8,7 @@ TIMESTAMP the window start in epoch seconds, newest window first.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +23,12 @@ REPORT_COLUMNS = (
     "EVENT_ATTRIBUTION_SOURCE",
     "TIMESTAMP",
 )
+
+
+def report_file_name(mode: str, moment: float) -> str:
+    """``AggregatedAttributionMetrics - INCREMENTAL - 20261123T081723Z.csv`` (UTC)."""
+    stamp = dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"AggregatedAttributionMetrics - {mode} - {stamp}.csv"
 
 
 def report_row(point: SeriesPoint) -> dict[str, Any]:

@@ -117,9 +117,13 @@ class _SqliteTx:
     def put(self, record: Resource) -> None:
         """Insert or replace a record (the services decide whether it may exist already)."""
         self.wrote = True
+        # An upsert on the ARN alone: a clash on the lookup key must fail, not silently replace another record.
         self._conn.execute(
-            "INSERT OR REPLACE INTO resources (arn, kind, account, region, parent, lookup, created, doc)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO resources (arn, kind, account, region, parent, lookup, created, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (arn) DO UPDATE SET kind = excluded.kind, account = excluded.account,"
+            " region = excluded.region, parent = excluded.parent, lookup = excluded.lookup,"
+            " created = excluded.created, doc = excluded.doc",
             (
                 record.arn,
                 record.kind,

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS items (
     item_id       TEXT NOT NULL,
     properties    TEXT NOT NULL,
     updated_at    REAL NOT NULL,
+    origin        TEXT NOT NULL,  -- 'live' (PutItems/PutUsers) or 'bulk' (import jobs)
     PRIMARY KEY (dataset_group, item_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS users (
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS users (
     user_id       TEXT NOT NULL,
     properties    TEXT NOT NULL,
     updated_at    REAL NOT NULL,
+    origin        TEXT NOT NULL,  -- 'live' (PutItems/PutUsers) or 'bulk' (import jobs)
     PRIMARY KEY (dataset_group, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (
@@ -166,17 +168,36 @@ class IngestTx:
         return json.loads(row[0]) if row else None
 
     def upsert_item(self, dataset_group: str, item_id: str, properties: dict[str, Any], now: float) -> None:
-        self._upsert("items", dataset_group, item_id, properties, now)
+        self.upsert_records("items", dataset_group, [(item_id, properties)], now, "live")
 
     def upsert_user(self, dataset_group: str, user_id: str, properties: dict[str, Any], now: float) -> None:
-        self._upsert("users", dataset_group, user_id, properties, now)
+        self.upsert_records("users", dataset_group, [(user_id, properties)], now, "live")
 
-    def _upsert(
-        self, table: str, dataset_group: str, key: str, properties: dict[str, Any], now: float
+    def upsert_records(
+        self,
+        table: str,
+        dataset_group: str,
+        records: Iterable[tuple[str, dict[str, Any]]],
+        now: float,
+        origin: str,
     ) -> None:
+        """Items or users replaced whole by id (the latest write wins, whichever way it came)."""
+        if table not in ("items", "users"):
+            raise ValueError(table)
+        self._conn.executemany(
+            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",
+            (
+                (dataset_group, key, json.dumps(props, separators=(",", ":")), now, origin)
+                for key, props in records
+            ),
+        )
+
+    def drop_bulk_records(self, table: str, dataset_group: str) -> None:
+        """A FULL import replaces all bulk data and keeps what came through PutItems / PutUsers."""
+        if table not in ("items", "users"):
+            raise ValueError(table)
         self._conn.execute(
-            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
-            (dataset_group, key, json.dumps(properties, separators=(",", ":")), now),
+            f"DELETE FROM {table} WHERE dataset_group = ? AND origin = 'bulk'", (dataset_group,)
         )
 
     def add_to_series(self, key: SeriesKey, value: float) -> None:
@@ -314,6 +335,34 @@ class EventStore:
             SeriesPoint(SeriesKey(series_id, m, e, f, s, w), v, p)
             for m, e, f, s, w, v, p in self.read(sql, args)
         ]
+
+    def item_values(self, dataset_group: str, columns: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+        """(ITEM_ID, value of each column) for every item of a group: the item side of a bulk report's join."""
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT item_id, properties FROM items WHERE dataset_group = ?", (dataset_group,)
+            ).fetchall()
+        for item_id, properties in rows:
+            values = json.loads(properties)
+            yield (item_id, *(values.get(c) for c in columns))
+
+    def recommendation_sources(self, recommendation_ids: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for i in range(0, len(recommendation_ids), 500):
+            chunk = recommendation_ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(
+                self.read(
+                    f"SELECT recommendation_id, source FROM recommendations WHERE recommendation_id IN ({marks})",
+                    chunk,
+                )
+            )
+        return found
+
+    def sources_of(self, dataset_group: str) -> set[str]:
+        return {
+            s for (s,) in self.read("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
+        }
 
     def unpublished(self, limit: int = 1000) -> list[SeriesPoint]:
         """Series windows whose value changed since they were last published."""

@@ -72,9 +72,7 @@ async def rest_json(request: Request) -> Response:
     route = rest_routes().get((request.method, request.url.path))
     if route is None:
         error = UnknownOperationException(f"No operation at {request.method} {request.url.path}")
-        error.status = (
-            404  # no resource at this path: HTTP's answer, still with the AWS error body and header
-        )
+        error.status = 404  # nothing at this path: HTTP's 404, still with the AWS error body and header
         return error_response(CONTROL, error)
     return await _invoke(request, *route)
 

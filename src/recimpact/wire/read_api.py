@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from recimpact.domain.arns import Scope, parse_arn
 from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.timestamps import parse_time
 from recimpact.runtime import Runtime
@@ -35,7 +36,9 @@ async def series(request: Request) -> Response:
             raise InvalidInputException("format must be json or csv")
         runtime: Runtime = request.app.state.runtime
         settings = runtime.settings
-        ctx = runtime.context(caller_scope(request.headers, settings.account_id, settings.region))
+        # The attribution's own region: this read API is not regional the way AWS endpoints are.
+        scope = caller_scope(request.headers, settings.account_id, settings.region)
+        ctx = runtime.context(Scope(scope.account, parse_arn(arn).region))
         rows = await run_in_threadpool(read_series, ctx, arn, start, end)
     except ServiceError as error:
         # rest-json statuses: 400 for bad input, 404 for an unknown attribution.

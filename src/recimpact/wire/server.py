@@ -79,7 +79,9 @@ class EmbeddedServer:
         self.url = url_of(self._sock)
         self._ready = threading.Event()
         self._server = _Server(_config(settings, "warning"), self._ready.set)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
 
     def __enter__(self) -> EmbeddedServer:
         self._thread.start()

@@ -78,7 +78,9 @@ def _check_structure(shape: Any, value: Any, path: str, errors: list[str]) -> An
     result: dict[str, Any] = {}
     for name in shape.required_members:
         if value.get(name) is None:
-            errors.append(f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null")
+            errors.append(
+                f"Value null at '{_join(path, name)}' failed to satisfy constraint: Member must not be null"
+            )
     for name, member in shape.members.items():
         if name in value and value[name] is not None:
             result[name] = _check(member, value[name], _join(path, name), errors)

@@ -1,0 +1,88 @@
+"""What an engine does for an import job, and the errors it reports. Engines are chosen by name in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from recimpact.domain.schema import Column
+from recimpact.engine.plan import AttributionQuery
+
+if TYPE_CHECKING:
+    from recimpact.settings import Settings
+
+
+class DataError(Exception):
+    """Bad input data; the message names the file, line and column of the first bad value."""
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path  # where the engine reads it
+    name: str  # how the user named it (s3://..., file://...)
+    columns: tuple[Column, ...]  # the schema column of each CSV header field, in file order
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows: int  # distinct rows stored
+    columns: frozenset[str]  # upper-case columns present in at least one file
+
+
+class Engine(Protocol):
+    name: str
+
+    def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
+        """Validate every value against the schema and store the distinct rows as Parquet at ``dest``.
+        Raises DataError naming the first bad value; writes nothing on failure."""
+        ...
+
+    def distinct(self, parquet: Sequence[Path], column: str) -> list[str]:
+        """Distinct non-empty values of a string column."""
+        ...
+
+    def sources(
+        self, query: AttributionQuery, interactions: Sequence[Path], recommendations_csv: Path | None
+    ) -> list[str]:
+        """Every distinct source the rows resolve to."""
+        ...
+
+    def rows(self, parquet: Path) -> list[dict[str, Any]]:
+        """All rows of a stored part (items and users imports, which are upserted row by row)."""
+        ...
+
+    def aggregate(
+        self,
+        query: AttributionQuery,
+        interactions: Sequence[Path],
+        items_csv: Path | None,
+        recommendations_csv: Path | None,
+    ) -> list[tuple[int, str, int, float]]:
+        """(metric index, source, window start, value) for every non-empty window."""
+        ...
+
+    def close(self) -> None: ...
+
+
+AVRO_TO_SQL = {
+    "int": "INTEGER",
+    "long": "BIGINT",
+    # Avro float is read as DOUBLE: sums of 32-bit floats would print artifacts such as 10.100000381.
+    "float": "DOUBLE",
+    "double": "DOUBLE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+}
+
+
+def create_engine(settings: Settings) -> Engine:
+    """The one registry of engines; Spark is imported only when chosen."""
+    if settings.engine == "duckdb":
+        from recimpact.engine.duckdb import DuckDBEngine
+
+        return DuckDBEngine(Path(settings.data_dir) / "tmp")
+    if settings.engine == "spark":
+        raise NotImplementedError("the Spark engine is not available in this version")
+    raise ValueError(f"unknown engine {settings.engine!r}")

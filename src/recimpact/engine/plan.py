@@ -1,0 +1,132 @@
+"""The attribution of bulk interactions, as one engine-neutral query.
+
+Engines bind four relations and run the SQL this module renders for their identifier quoting:
+
+- ``interactions``: the job's validated rows (schema columns, upper-case names);
+- ``items``: ITEM_ID and the numeric item columns the metrics read, as stored when the job runs;
+- ``recommendations``: RECOMMENDATION_ID → SOURCE, the recommender or campaign that issued it;
+- ``metrics``: IDX (the metric's position) and ET (its upper-cased event type).
+
+Metric names and event types never appear as SQL literals (they are arbitrary text): the query returns metric
+positions, and Python maps them back. The same rules as the live path apply (``domain.attribution``): sources
+resolved explicit-first, event types matched case-insensitively, 900-second epoch-aligned windows, SUM over a
+missing value contributing nothing, metrics counting only rows received after they were created, and, for the
+live series only, rows older than 14 days left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric
+
+Quote = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class AttributionQuery:
+    metrics: tuple[CompiledMetric, ...]  # the metrics that count these rows, in IDX order
+    interaction_columns: frozenset[str]  # upper-case columns the interactions relation has
+    min_timestamp: float | None = None  # live series: rows with TIMESTAMP before this are left out
+
+    @property
+    def needs_items(self) -> bool:
+        return any(m.expression.dataset == "ITEMS" for m in self.metrics)
+
+    @property
+    def needs_recommendations(self) -> bool:
+        return "RECOMMENDATION_ID" in self.interaction_columns
+
+    def item_columns(self) -> list[str]:
+        return sorted(
+            {
+                m.expression.column
+                for m in self.metrics
+                if m.expression.dataset == "ITEMS" and m.expression.column
+            }
+        )
+
+    def _events(self, quote: Quote) -> str:
+        q = quote
+        cols = self.interaction_columns
+        source_terms = []
+        if "EVENT_ATTRIBUTION_SOURCE" in cols:
+            source_terms.append(f"NULLIF(TRIM(i.{q('EVENT_ATTRIBUTION_SOURCE')}), '')")
+        if self.needs_recommendations:
+            source_terms.append(f"r.{q('SOURCE')}")
+        source_terms.append(f"'{SOURCE_NAME_UNDEFINED}'")
+        event_columns = sorted(
+            {
+                m.expression.column
+                for m in self.metrics
+                if m.expression.dataset == "INTERACTIONS" and m.expression.column
+            }
+        )
+        select = [
+            f"UPPER(i.{q('EVENT_TYPE')}) AS ET",
+            f"CAST(FLOOR(i.{q('TIMESTAMP')} / {WINDOW_SECONDS}) AS BIGINT) * {WINDOW_SECONDS} AS WS",
+            f"COALESCE({', '.join(source_terms)}) AS SRC",
+        ]
+        if self.needs_items:
+            select.append(f"i.{q('ITEM_ID')} AS IID")
+        select += [f"i.{q(c)} AS {q('C_' + c)}" for c in event_columns]
+        joins = ""
+        if self.needs_recommendations:
+            joins = f" LEFT JOIN recommendations r ON i.{q('RECOMMENDATION_ID')} = r.{q('RECOMMENDATION_ID')}"
+        where = (
+            f" WHERE i.{q('TIMESTAMP')} >= {float(self.min_timestamp)!r}"
+            if self.min_timestamp is not None
+            else ""
+        )
+        return f"events AS (SELECT {', '.join(select)} FROM interactions i{joins}{where})"
+
+    def sources_sql(self, quote: Quote) -> str:
+        """Every source the rows resolve to (the 100-source limit counts them all, matched by a metric or not)."""
+        return f"WITH {self._events(quote)} SELECT DISTINCT SRC FROM events"
+
+    def sql(self, quote: Quote) -> str:
+        """(IDX, SRC, WS, VALUE) per metric, source and window: one scan, one join per lookup, one aggregate."""
+        q = quote
+        cases = []
+        for idx, metric in enumerate(self.metrics):
+            expr = metric.expression
+            if expr.function == "samplecount":
+                value = "CAST(1 AS DOUBLE)"
+            elif expr.dataset == "ITEMS":
+                value = f"CAST(it.{q(str(expr.column))} AS DOUBLE)"
+            else:
+                value = f"CAST(e.{q('C_' + str(expr.column))} AS DOUBLE)"
+            cases.append(f"WHEN {idx} THEN {value}")
+        item_join = f" LEFT JOIN items it ON e.IID = it.{q('ITEM_ID')}" if self.needs_items else ""
+        return (
+            f"WITH {self._events(quote)}, "
+            f"contributions AS (SELECT m.IDX AS IDX, e.SRC AS SRC, e.WS AS WS, "
+            f"CASE m.IDX {' '.join(cases)} END AS V "
+            f"FROM events e JOIN metrics m ON e.ET = m.ET{item_join}) "
+            "SELECT IDX, SRC, WS, SUM(V) AS VALUE FROM contributions WHERE V IS NOT NULL GROUP BY IDX, SRC, WS"
+        )
+
+
+def report_rows(
+    query: AttributionQuery, results: Sequence[tuple[int, str, int, float]]
+) -> list[dict[str, object]]:
+    """Engine results as report rows (SPEC §4 columns), newest window first, then metric name and source."""
+    ordered = sorted(
+        (
+            (int(window), query.metrics[int(idx)], source, float(value))
+            for idx, source, window, value in results
+        ),
+        key=lambda r: (-r[0], r[1].metric_name, r[2]),
+    )
+    return [
+        {
+            "METRIC_NAME": metric.metric_name,
+            "EVENT_TYPE": metric.event_type,
+            "VALUE": value,
+            "MATH_FUNCTION": metric.function,
+            "EVENT_ATTRIBUTION_SOURCE": source,
+            "TIMESTAMP": window,
+        }
+        for window, metric, source, value in ordered
+    ]

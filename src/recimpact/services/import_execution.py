@@ -1,0 +1,317 @@
+"""Running a dataset import job: fetch the files, validate and store the rows, attribute them, publish.
+
+Order matters for "a failed job changes no data": every step that can fail on the user's data or destinations
+(reading, validating, the source limit, writing the S3 report) runs before anything is committed; then the event
+store takes the job's items, sources and live-series contributions in one transaction, and the catalog switches
+the dataset's bulk files and activates the job in another.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recimpact.domain import resources
+from recimpact.domain.arns import Scope
+from recimpact.domain.attribution import (
+    LIVE_MAX_AGE_SECONDS,
+    MAX_SOURCES_PER_DATASET_GROUP,
+    SOURCE_NAME_UNDEFINED,
+    CompiledAttribution,
+    compile_attribution,
+)
+from recimpact.domain.errors import ServiceError
+from recimpact.domain.resources import Dataset, DatasetImportJob, MetricAttribution, Schema
+from recimpact.domain.schema import Column, DatasetSchema, parse_schema
+from recimpact.engine.base import DataError, Engine, InputFile
+from recimpact.engine.plan import AttributionQuery, report_rows
+from recimpact.sinks import destinations
+from recimpact.sinks.destinations import DestinationError, Location, S3Config
+from recimpact.sinks.reports import report_file_name, to_csv
+from recimpact.store.catalog import Catalog
+from recimpact.store.events import EventStore, IngestTx, SeriesKey
+
+log = logging.getLogger("recimpact.imports")
+
+_ID_FIELD = {"INTERACTIONS": None, "ITEMS": "ITEM_ID", "USERS": "USER_ID"}
+_HEADER_LIMIT = 1 << 20
+
+
+class JobFailed(Exception):
+    """The job's user-facing failure reason."""
+
+
+@dataclass(frozen=True)
+class JobEnvironment:
+    catalog: Catalog
+    events: EventStore
+    engine: Engine
+    data_dir: Path
+    s3_endpoint_url: str | None
+
+
+def run_import_job(env: JobEnvironment, arn: str) -> None:
+    """Take a pending job to ACTIVE or CREATE FAILED; never raises."""
+    with env.catalog.transaction() as tx:
+        job = tx.get(DatasetImportJob, arn)
+        if job is None or job.status not in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
+            return
+        job.status = resources.CREATE_IN_PROGRESS
+        job.last_updated_date_time = time.time()
+        tx.put(job)
+    work_dir = env.data_dir / "tmp" / f"job-{uuid.uuid4().hex}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        _run(env, job, work_dir)
+    except (JobFailed, DataError, DestinationError, ServiceError) as exc:
+        _finish(env, arn, resources.CREATE_FAILED, failure_reason=str(exc))
+    except Exception as exc:
+        log.exception("import job %s failed unexpectedly", arn)
+        _finish(env, arn, resources.CREATE_FAILED, failure_reason=f"internal error: {exc}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _finish(env: JobEnvironment, arn: str, status: str, **changes: Any) -> None:
+    with env.catalog.transaction() as tx:
+        job = tx.get(DatasetImportJob, arn)
+        if job is None:
+            return
+        job.status = status
+        job.last_updated_date_time = time.time()
+        for key, value in changes.items():
+            setattr(job, key, value)
+        tx.put(job)
+
+
+def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
+    with env.catalog.transaction() as tx:
+        dataset = tx.get(Dataset, job.dataset_arn)
+        if dataset is None:
+            raise JobFailed(f"dataset {job.dataset_arn} no longer exists")
+        schema_record = tx.get(Schema, dataset.schema_arn)
+        attributions = tx.list(MetricAttribution, resources_scope(dataset), parent=dataset.dataset_group_arn)
+    assert schema_record is not None
+    schema = parse_schema(schema_record.schema)
+    s3 = S3Config(env.s3_endpoint_url, dataset.region)
+    received_at = job.creation_date_time
+
+    files = _input_files(job, schema, s3, work_dir)
+    part_name = f"bulk/{uuid.uuid4().hex}.parquet"
+    part = env.data_dir / part_name
+    part.parent.mkdir(parents=True, exist_ok=True)
+    loaded = env.engine.load(files, schema.columns, part)
+    try:
+        if loaded.rows == 0:
+            raise JobFailed(f"{job.data_source['dataLocation']}: no records to import")
+        unit, report = _prepare(
+            env, job, dataset, schema, attributions, part, loaded.columns, received_at, s3, work_dir
+        )
+        env.events.submit(unit).result()
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    with env.catalog.transaction() as tx:
+        current = tx.get(Dataset, dataset.arn)
+        replaced: list[str] = []
+        if current is not None:
+            if job.import_mode == "FULL":
+                replaced, current.bulk_parts = current.bulk_parts, [part_name]
+            else:
+                current.bulk_parts = [*current.bulk_parts, part_name]
+            tx.put(current)
+        stored = tx.get(DatasetImportJob, job.arn)
+        if stored is not None:
+            stored.status = resources.ACTIVE
+            stored.rows = loaded.rows
+            stored.report = report
+            stored.last_updated_date_time = time.time()
+            tx.put(stored)
+    for old in replaced:
+        (env.data_dir / old).unlink(missing_ok=True)
+
+
+def resources_scope(dataset: Dataset) -> Scope:
+    return Scope(dataset.account, dataset.region)
+
+
+def _input_files(
+    job: DatasetImportJob, schema: DatasetSchema, s3: S3Config, work_dir: Path
+) -> list[InputFile]:
+    location = destinations.parse_location(job.data_source["dataLocation"])
+    found = destinations.list_files(location, s3)
+    if not found:
+        raise JobFailed(f"{location}: no files found")
+    return [_with_header(loc, destinations.fetch(loc, work_dir, s3), schema) for loc in found]
+
+
+def _with_header(location: Location, path: Path, schema: DatasetSchema) -> InputFile:
+    """Map the CSV header onto schema columns (names match case-insensitively); every non-nullable column
+    must be present."""
+    name = str(location)
+    with open(path, "rb") as handle:
+        first = handle.readline(_HEADER_LIMIT)
+    if not first.strip():
+        raise JobFailed(f"{name}: the file is empty")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JobFailed(f"{name}: line 1: the file is not UTF-8 encoded") from None
+    header = next(csv.reader([text.rstrip("\r\n")]))
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for position, field_name in enumerate(header, start=1):
+        column = schema.column(field_name.strip())
+        if column is None:
+            raise JobFailed(
+                f"{name}: line 1, column {position} ({field_name!r}) is not a field of the schema"
+            )
+        if column.name.upper() in seen:
+            raise JobFailed(f"{name}: line 1: column {column.name} appears twice in the header")
+        seen.add(column.name.upper())
+        columns.append(column)
+    missing = [c.name for c in schema.columns if not c.nullable and c.name.upper() not in seen]
+    if missing:
+        raise JobFailed(f"{name}: line 1: the header lacks the required column {missing[0]}")
+    return InputFile(path=path, name=name, columns=tuple(columns))
+
+
+def _prepare(
+    env: JobEnvironment,
+    job: DatasetImportJob,
+    dataset: Dataset,
+    schema: DatasetSchema,
+    attributions: Sequence[MetricAttribution],
+    part: Path,
+    columns: frozenset[str],
+    received_at: float,
+    s3: S3Config,
+    work_dir: Path,
+) -> tuple[Any, str | None]:
+    """Everything that can still fail, done; returns the event-store unit that commits the job's effects and
+    where the report went."""
+    group = dataset.dataset_group_arn
+    full = job.import_mode == "FULL"
+    if dataset.dataset_type in ("ITEMS", "USERS"):
+        table = dataset.dataset_type.lower()
+        id_field = _ID_FIELD[dataset.dataset_type]
+        assert id_field is not None
+        records = list(_records(env.engine, part, id_field, schema))
+
+        def upsert(tx: IngestTx) -> None:
+            if full:
+                tx.drop_bulk_records(table, group)
+            tx.upsert_records(table, group, records, received_at, "bulk")
+
+        return upsert, None
+    if dataset.dataset_type != "INTERACTIONS":
+        return (lambda tx: None), None
+
+    attribution = compile_attribution(attributions[0]) if attributions else None
+    base = AttributionQuery(metrics=(), interaction_columns=columns)
+    recommendations_csv = _recommendations_csv(env, part, columns, work_dir)
+    sources = set(env.engine.sources(base, [part], recommendations_csv)) - {SOURCE_NAME_UNDEFINED}
+    known = env.events.sources_of(group)
+    added = sources - known
+    if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
+        raise JobFailed(
+            f"the import would bring the dataset group to {len(known) + len(added)} unique event attribution "
+            f"sources; at most {MAX_SOURCES_PER_DATASET_GROUP} are allowed"
+        )
+    report: str | None = None
+    live: list[tuple[SeriesKey, float]] = []
+    if attribution is not None:
+        metrics = tuple(m for m in attribution.metrics if m.counting_since <= received_at)
+        items_csv = _items_csv(env, group, metrics, work_dir)
+        if job.publish_attribution_metrics_to_s3 and metrics:
+            query = AttributionQuery(metrics=metrics, interaction_columns=columns)
+            rows = report_rows(query, env.engine.aggregate(query, [part], items_csv, recommendations_csv))
+            report = _write_report(attributions[0], job.import_mode, to_csv(rows), s3)
+        if not full and metrics:
+            live = _live_series(env, attribution, metrics, columns, part, items_csv, recommendations_csv)
+
+    def commit(tx: IngestTx) -> None:
+        tx.add_sources(group, sorted(added), received_at)
+        for key, value in live:
+            tx.add_to_series(key, value)
+
+    return commit, report
+
+
+def _live_series(
+    env: JobEnvironment,
+    attribution: CompiledAttribution,
+    metrics: tuple[Any, ...],
+    columns: frozenset[str],
+    part: Path,
+    items_csv: Path | None,
+    recommendations_csv: Path | None,
+) -> list[tuple[SeriesKey, float]]:
+    """INCREMENTAL imports feed the live series like PutEvents, leaving out rows older than 14 days."""
+    query = AttributionQuery(
+        metrics=metrics, interaction_columns=columns, min_timestamp=time.time() - LIVE_MAX_AGE_SECONDS
+    )
+    result = []
+    for idx, source, window, value in env.engine.aggregate(query, [part], items_csv, recommendations_csv):
+        metric = metrics[idx]
+        key = SeriesKey(
+            attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window
+        )
+        result.append((key, value))
+    return result
+
+
+def _records(engine: Engine, part: Path, id_field: str, schema: DatasetSchema) -> Any:
+    for row in engine.rows(part):
+        record = {k: v for k, v in row.items() if v is not None and k != id_field}
+        yield str(row[id_field]), record
+
+
+def _recommendations_csv(
+    env: JobEnvironment, part: Path, columns: frozenset[str], work_dir: Path
+) -> Path | None:
+    """RECOMMENDATION_ID → issuing recommender/campaign, for the ids this job's rows carry."""
+    if "RECOMMENDATION_ID" not in columns:
+        return None
+    ids = env.engine.distinct([part], "RECOMMENDATION_ID")
+    mapping = env.events.recommendation_sources(ids)
+    path = work_dir / "recommendations.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["RECOMMENDATION_ID", "SOURCE"])
+        writer.writerows(sorted(mapping.items()))
+    return path
+
+
+def _items_csv(env: JobEnvironment, group: str, metrics: tuple[Any, ...], work_dir: Path) -> Path | None:
+    """The numeric item columns the metrics read, as stored now (bulk and PutItems alike)."""
+    columns = sorted({m.expression.column for m in metrics if m.expression.dataset == "ITEMS"})
+    if not columns:
+        return None
+    path = work_dir / "items.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ITEM_ID", *columns])
+        for row in env.events.item_values(group, columns):
+            writer.writerow([row[0], *("" if v is None or isinstance(v, bool) else v for v in row[1:])])
+    return path
+
+
+def _write_report(attribution: MetricAttribution, mode: str, body: str, s3: S3Config) -> str:
+    """One new file per publishing job: ``AggregatedAttributionMetrics - <MODE> - <timestamp>.csv``. A name already
+    taken (two jobs in the same second) moves the timestamp on by a second, so no report is ever overwritten."""
+    destination = attribution.metrics_output_config.get("s3DataDestination") or {}
+    location = destinations.parse_location(destination["path"])
+    moment = time.time()
+    name = report_file_name(mode, moment)
+    while destinations.exists(location, name, s3):
+        moment += 1
+        name = report_file_name(mode, moment)
+    return destinations.write_file(location, name, body.encode(), s3, destination.get("kmsKeyArn"))

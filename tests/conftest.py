@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.server import ServerProcess
+
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "EVENT_VALUE", "type": ["null", "float"]},
+    ],
+    "version": "1.0",
+}
+ITEMS_SCHEMA = {
+    "type": "record",
+    "name": "Items",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "PRICE", "type": "float"},
+        {"name": "CATEGORY_L1", "type": ["string"], "categorical": True},
+        {"name": "CATEGORY_L2", "type": ["string"], "categorical": True},
+        {"name": "MARGIN", "type": "double"},
+    ],
+    "version": "1.0",
+}
+ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeRole"
+
+
+def unique(prefix: str) -> str:
+    """Resource names are account-wide: tests sharing one server keep theirs apart."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# Buckets the shared server's S3 (moto in server mode) holds from the start, for tests that name s3:// paths.
+SESSION_BUCKETS = ("bucket", "elsewhere", "my-bucket")
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto in server mode: the S3 endpoint the shared server writes reports to, through boto3 as for AWS."""
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    url = f"http://{host}:{port}"
+    client = s3_client(url)
+    for bucket in SESSION_BUCKETS:
+        client.create_bucket(Bucket=bucket)
+    try:
+        yield url
+    finally:
+        moto.stop()
+
+
+def s3_client(url: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str) -> Iterator[ServerProcess]:
+    """One live server for the wire-level suites (tests use unique names)."""
+    data_dir = tmp_path_factory.mktemp("server-data")
+    with ServerProcess(data_dir, "--s3-endpoint-url", s3_endpoint, env=AWS_TEST_ENV) as proc:
+        yield proc
+
+
+@pytest.fixture
+def personalize(server: ServerProcess) -> Any:
+    return server.client("personalize")
+
+
+class Group:
+    """A dataset group with Interactions (and optionally Items) datasets, made through boto3."""
+
+    def __init__(
+        self, personalize: Any, with_items: bool = True, interactions_schema: dict[str, Any] | None = None
+    ):
+        self.name = unique("dg")
+        self.arn = personalize.create_dataset_group(name=self.name)["datasetGroupArn"]
+        schema = interactions_schema or INTERACTIONS_SCHEMA
+        interactions = personalize.create_schema(name=unique("int"), schema=json.dumps(schema))["schemaArn"]
+        self.interactions_dataset = personalize.create_dataset(
+            name=unique("interactions"),
+            datasetGroupArn=self.arn,
+            datasetType="Interactions",
+            schemaArn=interactions,
+        )["datasetArn"]
+        self.items_dataset = None
+        if with_items:
+            items = personalize.create_schema(name=unique("items"), schema=json.dumps(ITEMS_SCHEMA))[
+                "schemaArn"
+            ]
+            self.items_dataset = personalize.create_dataset(
+                name=unique("items"), datasetGroupArn=self.arn, datasetType="Items", schemaArn=items
+            )["datasetArn"]
+
+
+@pytest.fixture
+def group(personalize: Any) -> Group:
+    return Group(personalize)
+
+
+def seed_metrics() -> list[dict[str, str]]:
+    """The launch post's metrics, verbatim."""
+    return [
+        {"eventType": "View", "expression": "SAMPLECOUNT()", "metricName": "countViews"},
+        {"eventType": "Purchase", "expression": "SUM(ITEMS.MARGIN)", "metricName": "sumMargin"},
+    ]
+
+
+def output_config(path: str | Path = "s3://bucket/metrics/") -> dict[str, Any]:
+    return {"roleArn": ROLE_ARN, "s3DataDestination": {"path": str(path)}}

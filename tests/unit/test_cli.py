@@ -1,0 +1,185 @@
+"""The ``recimpact`` command line: help, ``serve`` readiness, refusals, and settings from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from typer.testing import CliRunner
+
+from recimpact.cli import app
+from tests.server import ServerProcess
+
+runner = CliRunner()
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: its own process, its real exit code and streams."""
+    return subprocess.run(
+        [sys.executable, "-m", "recimpact", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# --- help ---------------------------------------------------------------------------------------------------
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "demo"):
+        assert command in result.output
+
+
+def test_no_arguments_shows_help() -> None:
+    result = runner.invoke(app, [])
+    assert "serve" in result.output
+    assert "Usage" in result.output
+
+
+def test_serve_help_lists_every_flag() -> None:
+    result = runner.invoke(app, ["serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for flag in (
+        "--host",
+        "--port",
+        "--data-dir",
+        "--engine",
+        "--spark-master",
+        "--s3-endpoint-url",
+        "--cloudwatch-endpoint-url",
+        "--credentials",
+    ):
+        assert flag in result.output
+
+
+def test_help_as_a_real_process() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "serve" in result.stdout
+
+
+# --- refusals -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.com"])
+def test_non_loopback_host_is_refused_without_traceback(host: str, tmp_path: Path) -> None:
+    result = run_cli("serve", "--host", host, "--port", "0", "--data-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    assert f"refusing to bind to non-loopback address {host}" in result.stderr
+    assert "listening on" not in result.stdout
+
+
+def test_non_loopback_host_from_the_environment_is_refused(tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0", "--data-dir", str(tmp_path), env={"RECIMPACT_HOST": "0.0.0.0"})
+    assert result.returncode != 0
+    assert "refusing to bind to non-loopback address 0.0.0.0" in result.stderr
+
+
+def test_unknown_engine_exits_2(tmp_path: Path) -> None:
+    result = run_cli("serve", "--engine", "foo", "--port", "0", "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--engine must be one of duckdb, spark, not 'foo'" in result.stderr
+
+
+def test_unknown_engine_from_the_environment_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["serve", "--port", "0", "--data-dir", str(tmp_path)], env={"RECIMPACT_ENGINE": "foo"}
+    )
+    assert result.exit_code == 2
+    assert "--engine must be one of" in result.output
+
+
+def test_missing_credentials_file_exits_2(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.csv"
+    result = runner.invoke(
+        app, ["serve", "--port", "0", "--data-dir", str(tmp_path), "--credentials", str(missing)]
+    )
+    assert result.exit_code == 2
+    assert "no such file" in result.output
+
+
+def test_non_numeric_port_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["serve", "--port", "http"])
+    assert result.exit_code == 2
+
+
+def test_port_in_use_is_reported_without_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), "--data-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert f"cannot bind 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- serving ------------------------------------------------------------------------------------------------
+
+
+def test_serve_on_port_0_announces_a_real_port_and_answers_health(tmp_path: Path) -> None:
+    with ServerProcess(tmp_path / "data") as server:
+        url = urlsplit(server.url)
+        assert url.scheme == "http"
+        assert url.hostname == "127.0.0.1"
+        assert url.port is not None
+        assert url.port > 0
+        assert any(f"listening on {server.url}" in line for line in server.output)
+        health = get_json(f"{server.url}/health")
+        assert health["status"] == "ok"
+        assert health["version"]
+    assert server.proc is not None
+    assert server.proc.returncode is not None
+
+
+def test_port_from_the_environment_is_honoured(tmp_path: Path) -> None:
+    port = free_port()
+    server = ServerProcess(tmp_path / "data", env={"RECIMPACT_PORT": str(port)})
+    index = server.args.index("--port")
+    del server.args[index : index + 2]  # no --port flag: the environment decides
+    with server:
+        assert server.url == f"http://127.0.0.1:{port}"
+        assert get_json(f"http://127.0.0.1:{port}/health")["status"] == "ok"
+
+
+def test_data_dir_from_the_environment_is_used(tmp_path: Path) -> None:
+    # Long enough that a line wrapped at 80 columns (Rich's width on a pipe) would split it.
+    data_dir = tmp_path / ("from-env-" + "d" * 80)
+    server = ServerProcess(tmp_path / "unused", env={"RECIMPACT_DATA_DIR": str(data_dir)})
+    index = server.args.index("--data-dir")
+    del server.args[index : index + 2]
+    with server:
+        ready = next(line for line in server.output if "listening on" in line)
+        assert ready.rstrip("\n").endswith(f"listening on {server.url} (data in {data_dir})")
+        get_json(f"{server.url}/health")
+    assert data_dir.is_dir()
+    assert any(data_dir.iterdir())

@@ -161,6 +161,171 @@ def metrics(
     console.print(f"{len(body['rows'])} rows", style="dim")
 
 
+class ImportMode(StrEnum):
+    FULL = "FULL"
+    INCREMENTAL = "INCREMENTAL"
+
+
+@app.command("import")
+def import_(
+    endpoint_url: Annotated[str, typer.Option(envvar="RECIMPACT_ENDPOINT_URL", help="The server's URL.")],
+    dataset_arn: Annotated[str, typer.Option(help="The dataset to import into.")],
+    data_location: Annotated[
+        str,
+        typer.Option(help="s3://bucket/key, s3://bucket/prefix/, file:///abs/file.csv or file:///abs/dir/."),
+    ],
+    job_name: Annotated[str | None, typer.Option(help="Defaults to import-<UTC timestamp>.")] = None,
+    import_mode: Annotated[ImportMode, typer.Option(help="FULL replaces bulk data; INCREMENTAL appends.")] = (
+        ImportMode.FULL
+    ),
+    publish_metrics: Annotated[
+        bool, typer.Option(help="Publish an attribution report for this job (publishAttributionMetricsToS3).")
+    ] = False,
+    role_arn: Annotated[str | None, typer.Option(help="Stored with the job, as AWS does.")] = None,
+    wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+) -> None:
+    """Create a dataset import job and follow it to ACTIVE or CREATE FAILED."""
+    import datetime as dt
+
+    from botocore.exceptions import ClientError
+
+    from recimpact.client import aws_client
+
+    name = job_name or "import-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    personalize = aws_client("personalize", endpoint_url, arn=dataset_arn)
+    request: dict[str, object] = {
+        "jobName": name,
+        "datasetArn": dataset_arn,
+        "dataSource": {"dataLocation": data_location},
+        "importMode": import_mode.value,
+        "publishAttributionMetricsToS3": publish_metrics,
+    }
+    if role_arn:
+        request["roleArn"] = role_arn
+    try:
+        arn = personalize.create_dataset_import_job(**request)["datasetImportJobArn"]
+    except ClientError as exc:
+        _fail(f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+    console.print(f"created {arn}", highlight=False, soft_wrap=True)
+    if wait:
+        _follow_import(endpoint_url, arn)
+
+
+def _follow_import(endpoint_url: str, arn: str) -> None:
+    import time
+
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+    from recimpact.client import ApiError, import_progress
+
+    columns = (
+        TextColumn("[bold]{task.fields[phase]:<12}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]} rows"),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("import", total=1.0, phase="queued", rows="0", rate="0")
+        while True:
+            try:
+                state = import_progress(endpoint_url, arn)
+            except ApiError as exc:
+                _fail(str(exc))
+            progress = state.get("progress") or {}
+            rows = progress.get("rowsProcessed") or 0
+            elapsed = progress.get("elapsedSeconds") or 0.0
+            rate = f"{rows / elapsed:,.0f}" if elapsed > 0 else "0"
+            fraction = progress.get("fraction")
+            done = state["status"] in ("ACTIVE", "CREATE FAILED")
+            bar.update(
+                task,
+                completed=1.0 if done else (fraction or 0.0),
+                phase=state["status"] if done else progress.get("phase", "queued"),
+                rows=f"{(state.get('rows') or rows):,}",
+                rate=rate,
+            )
+            if done:
+                break
+            time.sleep(0.25)
+    if state["status"] == "CREATE FAILED":
+        _fail(f"import failed: {state.get('failureReason')}")
+    console.print(f"[green]ACTIVE[/]: {state.get('rows') or 0:,} distinct records imported", highlight=False)
+    if state.get("report"):
+        console.print(f"report: {state['report']}", highlight=False, soft_wrap=True)
+
+
+reports_app = typer.Typer(
+    help="List and fetch the attribution reports import jobs published.", no_args_is_help=True
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("list")
+def reports_list(
+    endpoint_url: Annotated[str, typer.Option(envvar="RECIMPACT_ENDPOINT_URL", help="The server's URL.")],
+    metric_attribution_arn: Annotated[str, typer.Option(help="The attribution whose reports to list.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", help="csv, table or json.")
+    ] = OutputFormat.table,
+) -> None:
+    """Report files at the attribution's destination, newest first."""
+    import datetime as dt
+
+    from recimpact.client import ApiError, list_reports
+
+    try:
+        files = list_reports(endpoint_url, metric_attribution_arn)
+    except ApiError as exc:
+        _fail(str(exc))
+    if output_format == OutputFormat.json:
+        console.print_json(data=files)
+        return
+    if output_format == OutputFormat.csv:
+        sys.stdout.write("name,size,lastModified,url\n")
+        for f in files:
+            sys.stdout.write(f'"{f["name"]}",{f["size"]},{f["lastModified"]},"{f["url"]}"\n')
+        return
+    table = Table(title="Reports", title_justify="left")
+    for column in ("name", "size", "last modified (UTC)"):
+        table.add_column(column, overflow="fold")
+    for f in files:
+        modified = dt.datetime.fromtimestamp(f["lastModified"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(f["name"], f"{f['size']:,}", modified)
+    console.print(table)
+
+
+@reports_app.command("get")
+def reports_get(
+    endpoint_url: Annotated[str, typer.Option(envvar="RECIMPACT_ENDPOINT_URL", help="The server's URL.")],
+    metric_attribution_arn: Annotated[str, typer.Option(help="The attribution whose report to fetch.")],
+    name: Annotated[
+        str | None, typer.Option(help="The report's file name; the newest one if omitted.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Fetch one report file (CSV)."""
+    from recimpact.client import ApiError, get_report, list_reports
+
+    try:
+        if name is None:
+            files = list_reports(endpoint_url, metric_attribution_arn)
+            if not files:
+                _fail("the attribution has no reports yet")
+            name = str(files[0]["name"])
+        body = get_report(endpoint_url, metric_attribution_arn, name)
+    except ApiError as exc:
+        _fail(str(exc))
+    if output is None:
+        sys.stdout.write(body.decode())
+    else:
+        output.write_bytes(body)
+        errors.print(f"wrote {name} to {output}", highlight=False)
+
+
 def _version() -> str:
     from recimpact import __version__
 

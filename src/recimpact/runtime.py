@@ -11,7 +11,7 @@ from recimpact.domain.arns import Scope
 from recimpact.engine.base import Engine, create_engine
 from recimpact.jobs import JobRunner
 from recimpact.services.context import RequestContext
-from recimpact.services.import_execution import JobEnvironment, run_import_job
+from recimpact.services.import_execution import JobEnvironment, JobProgress, run_import_job
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog
@@ -26,6 +26,7 @@ class Runtime:
         self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3")
         self.events = EventStore(self.data_dir / "events.sqlite3")
         self.shared: dict[str, Any] = {}
+        self.progress: dict[str, JobProgress] = {}  # import jobs run (or queued) since this server started
         self.jobs = JobRunner(self.catalog, self._run_job)
         self.jobs.start()
         self.publisher: CloudWatchPublisher | None = None
@@ -41,8 +42,9 @@ class Runtime:
         return create_engine(self.settings)
 
     def _run_job(self, arn: str) -> None:
+        progress = self.progress.setdefault(arn, JobProgress())
         env = JobEnvironment(
-            self.catalog, self.events, self.engine, self.data_dir, self.settings.s3_endpoint_url
+            self.catalog, self.events, self.engine, self.data_dir, self.settings.s3_endpoint_url, progress
         )
         run_import_job(env, arn)
 

@@ -39,6 +39,10 @@ class Engine(Protocol):
         Raises DataError naming the first bad value; writes nothing on failure."""
         ...
 
+    def progress(self) -> float | None:
+        """The completed fraction (0–1) of the statement running now, if the engine can tell."""
+        ...
+
     def distinct(self, parquet: Sequence[Path], column: str) -> list[str]:
         """Distinct non-empty values of a string column."""
         ...

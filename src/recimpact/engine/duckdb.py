@@ -58,6 +58,17 @@ class DuckDBEngine:
                 "autoload_known_extensions": False,
             }
         )
+        # Progress of the running statement, read by other threads for the import job's progress bar.
+        self._conn.execute("SET enable_progress_bar = true")
+        self._conn.execute("SET enable_progress_bar_print = false")
+
+    def progress(self) -> float | None:
+        """The running statement's completed fraction (0–1), or None when nothing reports progress."""
+        try:
+            value = float(self._conn.query_progress())
+        except duckdb.Error:
+            return None
+        return value / 100 if value >= 0 else None
 
     def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
         present = {c.name.upper() for f in files for c in f.columns}

@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,36 @@ class JobFailed(Exception):
     """The job's user-facing failure reason."""
 
 
+@dataclass
+class JobProgress:
+    """What a running job is doing, for progress bars (kept in memory; the catalog has the lasting status)."""
+
+    phase: str = "queued"  # queued, reading, loading, attributing, committing, done
+    started_at: float = 0.0
+    input_bytes: int = 0
+    estimated_rows: int | None = None
+    rows: int | None = None
+    engine: Engine | None = None
+    finished_at: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        fraction = self.engine.progress() if self.phase == "loading" and self.engine is not None else None
+        if self.phase in ("attributing", "committing"):
+            fraction = 1.0
+        elapsed = (self.finished_at or time.time()) - self.started_at if self.started_at else 0.0
+        processed = self.rows
+        if processed is None and fraction is not None and self.estimated_rows is not None:
+            processed = int(fraction * self.estimated_rows)
+        return {
+            "phase": self.phase,
+            "fraction": fraction,
+            "elapsedSeconds": round(elapsed, 3),
+            "inputBytes": self.input_bytes,
+            "estimatedRows": self.estimated_rows,
+            "rowsProcessed": processed,
+        }
+
+
 @dataclass(frozen=True)
 class JobEnvironment:
     catalog: Catalog
@@ -55,6 +85,7 @@ class JobEnvironment:
     engine: Engine
     data_dir: Path
     s3_endpoint_url: str | None
+    progress: JobProgress = field(default_factory=JobProgress)
 
 
 def run_import_job(env: JobEnvironment, arn: str) -> None:
@@ -76,6 +107,7 @@ def run_import_job(env: JobEnvironment, arn: str) -> None:
         log.exception("import job %s failed unexpectedly", arn)
         _finish(env, arn, resources.CREATE_FAILED, failure_reason=f"internal error: {exc}")
     finally:
+        env.progress.finished_at = time.time()
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
@@ -102,18 +134,25 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
     schema = parse_schema(schema_record.schema)
     s3 = S3Config(env.s3_endpoint_url, dataset.region)
     received_at = job.creation_date_time
+    progress = env.progress
+    progress.started_at, progress.phase, progress.engine = time.time(), "reading", env.engine
 
     files = _input_files(job, schema, s3, work_dir)
+    progress.input_bytes = sum(f.path.stat().st_size for f in files)
+    progress.estimated_rows = sum(_estimate_rows(f.path) for f in files)
+    progress.phase = "loading"
     part_name = f"bulk/{uuid.uuid4().hex}.parquet"
     part = env.data_dir / part_name
     part.parent.mkdir(parents=True, exist_ok=True)
     loaded = env.engine.load(files, schema.columns, part)
+    progress.phase, progress.rows = "attributing", loaded.rows
     try:
         if loaded.rows == 0:
             raise JobFailed(f"{job.data_source['dataLocation']}: no records to import")
         unit, report = _prepare(
             env, job, dataset, schema, attributions, part, loaded.columns, received_at, s3, work_dir
         )
+        progress.phase = "committing"
         env.events.submit(unit).result()
     except BaseException:
         part.unlink(missing_ok=True)
@@ -136,6 +175,18 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
             tx.put(stored)
     for old in replaced:
         (env.data_dir / old).unlink(missing_ok=True)
+    progress.phase = "done"
+
+
+def _estimate_rows(path: Path) -> int:
+    """Rows in a CSV, estimated from the line length of its first megabyte (for progress only)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 20)
+    lines = sample.count(b"\n")
+    if not sample or lines == 0:
+        return 0
+    return max(int(size * lines / len(sample)) - 1, 0)
 
 
 def resources_scope(dataset: Dataset) -> Scope:

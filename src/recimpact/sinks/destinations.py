@@ -158,3 +158,48 @@ def fetch(location: Location, folder: Path, s3: S3Config) -> Path:
     except (BotoCoreError, ClientError) as exc:
         raise DestinationError(f"cannot read {location}: {exc}") from exc
     return target
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    name: str
+    size: int
+    modified: float  # epoch seconds
+
+
+def list_folder(location: Location, s3: S3Config, prefix: str = "") -> list[FileInfo]:
+    """Files directly in a folder (not below it) whose names start with ``prefix``."""
+    folder = (
+        location if location.is_folder else Location(location.scheme, location.bucket, location.key + "/")
+    )
+    try:
+        if folder.scheme == "file":
+            path = Path(folder.key)
+            if not path.is_dir():
+                return []
+            return [
+                FileInfo(p.name, p.stat().st_size, p.stat().st_mtime)
+                for p in sorted(path.iterdir())
+                if p.is_file() and p.name.startswith(prefix)
+            ]
+        found: list[FileInfo] = []
+        paginator = s3.client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=folder.bucket, Prefix=folder.key + prefix, Delimiter="/"):
+            for obj in page.get("Contents", []):
+                found.append(
+                    FileInfo(obj["Key"][len(folder.key) :], int(obj["Size"]), obj["LastModified"].timestamp())
+                )
+        return found
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise DestinationError(f"cannot list {folder}: {exc}") from exc
+
+
+def read_file(location: Location, name: str, s3: S3Config) -> bytes:
+    target = _join(location, name)
+    try:
+        if target.scheme == "file":
+            return Path(target.key).read_bytes()
+        body: bytes = s3.client().get_object(Bucket=target.bucket, Key=target.key)["Body"].read()
+        return body
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise DestinationError(f"cannot read {target}: {exc}") from exc

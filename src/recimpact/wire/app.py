@@ -95,6 +95,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/", control_plane, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/api/v1/series", read_api.series, methods=["GET"]),
+        Route("/api/v1/reports", read_api.reports, methods=["GET"]),
+        Route("/api/v1/reports/file", read_api.report_file, methods=["GET"]),
+        Route("/api/v1/import-jobs/progress", read_api.import_job_progress, methods=["GET"]),
         Route("/{path:path}", rest_json, methods=["POST", "GET", "PUT", "DELETE", "PATCH"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

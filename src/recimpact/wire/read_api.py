@@ -1,12 +1,18 @@
-"""recimpact's own read API (not part of AWS's): the live series in report columns, as JSON or CSV.
+"""recimpact's own read API (not part of AWS's), for the CLI and the dashboard. Errors use the AWS error format
+(rest-json statuses: 400 bad input, 404 unknown resource), so one client-side parser serves both APIs.
 
-``GET /api/v1/series?metricAttributionArn=ARN[&start=T][&end=T][&format=json|csv]``. Errors use the AWS error
-format, so one client-side parser serves both APIs.
+- ``GET /api/v1/series?metricAttributionArn=ARN[&start=T][&end=T][&format=json|csv]``: the live series in the
+  report columns.
+- ``GET /api/v1/reports?metricAttributionArn=ARN``: the report files at the attribution's destination.
+- ``GET /api/v1/reports/file?metricAttributionArn=ARN&name=NAME``: one report file.
+- ``GET /api/v1/import-jobs/progress?datasetImportJobArn=ARN``: status and progress of an import job.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,8 +20,12 @@ from starlette.responses import Response
 
 from recimpact.domain.arns import Scope, parse_arn
 from recimpact.domain.errors import InvalidInputException, ServiceError
+from recimpact.domain.resources import DatasetImportJob
 from recimpact.domain.timestamps import parse_time
 from recimpact.runtime import Runtime
+from recimpact.services.common import require
+from recimpact.services.context import RequestContext
+from recimpact.services.reports import list_reports, read_report
 from recimpact.services.series import read_series
 from recimpact.sinks.reports import REPORT_COLUMNS, to_csv
 from recimpact.wire.auth import caller_scope
@@ -23,27 +33,85 @@ from recimpact.wire.models import EVENTS
 from recimpact.wire.protocol import error_response
 
 
+def _required(request: Request, name: str) -> str:
+    value = request.query_params.get(name)
+    if not value:
+        raise InvalidInputException(f"{name} is required")
+    return value
+
+
+def _context(request: Request, arn: str) -> RequestContext:
+    """The caller's account, in the region of the resource asked about: this API is not regional the way AWS
+    endpoints are."""
+    runtime: Runtime = request.app.state.runtime
+    settings = runtime.settings
+    scope = caller_scope(request.headers, settings.account_id, settings.region)
+    return runtime.context(Scope(scope.account, parse_arn(arn).region))
+
+
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body), 200, media_type="application/json")
+
+
+def _endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ServiceError as error:
+            return error_response(EVENTS, error)
+
+    return endpoint
+
+
+@_endpoint
 async def series(request: Request) -> Response:
-    try:
-        query = request.query_params
-        arn = query.get("metricAttributionArn")
-        if not arn:
-            raise InvalidInputException("metricAttributionArn is required")
-        start = parse_time(query["start"]) if query.get("start") else None
-        end = parse_time(query["end"]) if query.get("end") else None
-        fmt = query.get("format", "json")
-        if fmt not in ("json", "csv"):
-            raise InvalidInputException("format must be json or csv")
-        runtime: Runtime = request.app.state.runtime
-        settings = runtime.settings
-        # The attribution's own region: this read API is not regional the way AWS endpoints are.
-        scope = caller_scope(request.headers, settings.account_id, settings.region)
-        ctx = runtime.context(Scope(scope.account, parse_arn(arn).region))
-        rows = await run_in_threadpool(read_series, ctx, arn, start, end)
-    except ServiceError as error:
-        # rest-json statuses: 400 for bad input, 404 for an unknown attribution.
-        return error_response(EVENTS, error)
+    arn = _required(request, "metricAttributionArn")
+    query = request.query_params
+    start = parse_time(query["start"]) if query.get("start") else None
+    end = parse_time(query["end"]) if query.get("end") else None
+    fmt = query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise InvalidInputException("format must be json or csv")
+    rows = await run_in_threadpool(read_series, _context(request, arn), arn, start, end)
     if fmt == "csv":
         return Response(to_csv(rows), 200, media_type="text/csv")
-    body = {"metricAttributionArn": arn, "columns": list(REPORT_COLUMNS), "rows": rows}
-    return Response(json.dumps(body), 200, media_type="application/json")
+    return _json({"metricAttributionArn": arn, "columns": list(REPORT_COLUMNS), "rows": rows})
+
+
+@_endpoint
+async def reports(request: Request) -> Response:
+    arn = _required(request, "metricAttributionArn")
+    files = await run_in_threadpool(list_reports, _context(request, arn), arn)
+    return _json({"metricAttributionArn": arn, "reports": files})
+
+
+@_endpoint
+async def report_file(request: Request) -> Response:
+    arn = _required(request, "metricAttributionArn")
+    name = _required(request, "name")
+    body = await run_in_threadpool(read_report, _context(request, arn), arn, name)
+    disposition = 'attachment; filename="' + name.replace('"', "") + '"'
+    return Response(body, 200, media_type="text/csv", headers={"Content-Disposition": disposition})
+
+
+@_endpoint
+async def import_job_progress(request: Request) -> Response:
+    arn = _required(request, "datasetImportJobArn")
+    ctx = _context(request, arn)
+
+    def describe() -> DatasetImportJob:
+        with ctx.catalog.transaction() as tx:
+            return require(tx, ctx, DatasetImportJob, arn, "datasetImportJobArn")
+
+    job = await run_in_threadpool(describe)
+    runtime: Runtime = request.app.state.runtime
+    progress = runtime.progress.get(arn)
+    body: dict[str, Any] = {
+        "datasetImportJobArn": arn,
+        "status": job.status,
+        "failureReason": job.failure_reason,
+        "rows": job.rows,
+        "report": job.report,
+        "progress": progress.snapshot() if progress is not None else None,
+    }
+    return _json(body)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,8 @@ def parse_properties(
             raise InvalidInputException(
                 f"{where}: property {key!r} ({column.name}) must be of type {column.type}, got {value!r}"
             )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInputException(f"{where}: property {key!r} ({column.name}) must be a finite number")
         values[column.name.upper()] = value
     return values
 

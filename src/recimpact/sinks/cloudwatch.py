@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -30,6 +31,8 @@ log = logging.getLogger("recimpact.cloudwatch")
 NAMESPACE = "AWS/Personalize"
 _BATCH = 500  # PutMetricData accepts up to 1,000 datums per call
 _MAX_BACKOFF_SECONDS = 60.0
+# CloudWatch refuses a whole PutMetricData call if one datum is more than two hours ahead, or not a finite number.
+_MAX_AHEAD_SECONDS = 2 * 3600
 
 
 def datum(point: SeriesPoint, dataset_group_arn: str) -> dict[str, Any]:
@@ -96,15 +99,26 @@ class CloudWatchPublisher:
     def _publish(self, points: list[SeriesPoint]) -> int:
         with self._catalog.transaction() as tx:
             owners = {a.series_id: a for a in tx.every(MetricAttribution)}
-        oldest = self._clock() - LIVE_MAX_AGE_SECONDS
+        now = self._clock()
+        oldest = now - LIVE_MAX_AGE_SECONDS
         abandoned: list[tuple[SeriesKey, float]] = []
         by_region: dict[str, list[tuple[SeriesPoint, str]]] = defaultdict(list)
         for point in points:
             owner = owners.get(point.key.series_id)
-            # A deleted attribution publishes nothing more; CloudWatch refuses data older than two weeks.
-            if owner is None or point.key.window_start < oldest:
+            window = point.key.window_start
+            # A deleted attribution publishes nothing more; CloudWatch refuses data older than two weeks. One datum
+            # CloudWatch cannot take must not block the rest: a window far ahead (a client sending milliseconds for
+            # seconds) or a non-finite value is left out of CloudWatch (it stays in the live series).
+            if (
+                owner is None
+                or window < oldest
+                or window > now + LIVE_MAX_AGE_SECONDS
+                or not math.isfinite(point.value - point.published)
+            ):
                 abandoned.append((point.key, point.value))
                 continue
+            if window > now + _MAX_AHEAD_SECONDS:
+                continue  # a little ahead (a client's clock): published once CloudWatch accepts the timestamp
             by_region[parse_arn(owner.dataset_group_arn).region].append((point, owner.dataset_group_arn))
         sent = 0
         for region, pending in by_region.items():

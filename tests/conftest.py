@@ -8,9 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from tests.server import ServerProcess
+from tests.server import MotoProcess, ServerProcess
 
 INTERACTIONS_SCHEMA = {
     "type": "record",
@@ -57,18 +56,13 @@ AWS_TEST_ENV = {
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """moto in server mode: the S3 endpoint the shared server writes reports to, through boto3 as for AWS."""
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    url = f"http://{host}:{port}"
-    client = s3_client(url)
-    for bucket in SESSION_BUCKETS:
-        client.create_bucket(Bucket=bucket)
-    try:
+    """moto in server mode, in its own process: the S3 endpoint the shared server writes reports to, through boto3
+    as for AWS. Its own process, because moto's state is process-wide and other suites reset theirs."""
+    with MotoProcess() as url:
+        client = s3_client(url)
+        for bucket in SESSION_BUCKETS:
+            client.create_bucket(Bucket=bucket)
         yield url
-    finally:
-        moto.stop()
 
 
 def s3_client(url: str) -> Any:

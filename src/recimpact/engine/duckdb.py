@@ -3,6 +3,7 @@ limit (larger inputs spill to disk instead of failing)."""
 
 from __future__ import annotations
 
+import csv
 import threading
 import uuid
 from collections.abc import Sequence
@@ -16,9 +17,15 @@ from recimpact.domain.schema import Column
 from recimpact.engine.base import AVRO_TO_SQL, DataError, InputFile, LoadResult
 from recimpact.engine.plan import AttributionQuery
 
-MEMORY_LIMIT = "1GB"
+# DuckDB's own memory (hash tables, buffers), not the process's: the server around it holds ~0.15 GiB, and a job
+# should keep the whole process under 1 GiB whatever the input's size (the dedupe spills to temp_directory instead).
+MEMORY_LIMIT = "768MB"
 _LINE = regex.compile(r"CSV Error on Line: (\d+)")
 _COLUMN = regex.compile(r'converting column "([^"]+)"')
+_INTEGER_TYPES = ("int", "long")
+_INTEGER_TEXT = r"\s*[+-]?[0-9]+\s*"
+_INTEGER_RANGE = {"int": 1 << 31, "long": 1 << 63}
+_NOT_AN_INTEGER = "recimpact: a value is not an integer"
 
 
 def quote(name: str) -> str:
@@ -30,8 +37,24 @@ def _literal(text: str) -> str:
 
 
 def _columns_arg(columns: Sequence[Column]) -> str:
+    return "{" + ", ".join(f"{_literal(c.name.upper())}: {_literal(_read_type(c))}" for c in columns) + "}"
+
+
+def _read_type(column: Column) -> str:
+    # DuckDB's CSV reader would round 2.5 to 3 and read 0x10 or 1e3 into an integer column: integers are read as
+    # text and converted by _typed, which accepts plain decimal integers only.
+    return "VARCHAR" if column.type in _INTEGER_TYPES else AVRO_TO_SQL[column.type]
+
+
+def _typed(column: Column) -> str:
+    """The column as loaded, in its SQL type (an integer that is not one raises _NOT_AN_INTEGER)."""
+    name = quote(column.name.upper())
+    if column.type not in _INTEGER_TYPES:
+        return name
     return (
-        "{" + ", ".join(f"{_literal(c.name.upper())}: {_literal(AVRO_TO_SQL[c.type])}" for c in columns) + "}"
+        f"CASE WHEN {name} IS NULL THEN NULL WHEN regexp_full_match({name}, {_literal(_INTEGER_TEXT)})"
+        f" THEN CAST(TRIM({name}) AS {AVRO_TO_SQL[column.type]}) ELSE error({_literal(_NOT_AN_INTEGER)}) END"
+        f" AS {name}"
     )
 
 
@@ -40,6 +63,29 @@ def _read_csv(file: InputFile) -> str:
         f"read_csv({_literal(str(file.path))}, header=true, auto_detect=false, strict_mode=true,"
         f" columns={_columns_arg(file.columns)})"
     )
+
+
+def _first_bad_integer(files: Sequence[InputFile]) -> str | None:
+    """The slow path, taken only on failure: the first line whose int or long value is not one."""
+    for file in files:
+        wanted = [(i, c) for i, c in enumerate(file.columns) if c.type in _INTEGER_TYPES]
+        if not wanted:
+            continue
+        with open(file.path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            for row in reader:
+                for i, column in wanted:
+                    text = row[i] if i < len(row) else ""
+                    limit = _INTEGER_RANGE[column.type]
+                    if text and not (
+                        regex.fullmatch(r"\s*[+-]?[0-9]+\s*", text) and -limit <= int(text) < limit
+                    ):
+                        return (
+                            f"{file.name}: line {reader.line_num}, column {column.name.upper()}:"
+                            f" {row[i]!r} is not a valid {column.type}"
+                        )
+    return None
 
 
 class DuckDBEngine:
@@ -73,7 +119,7 @@ class DuckDBEngine:
     def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
         present = {c.name.upper() for f in files for c in f.columns}
         ordered = [c for c in schema_columns if c.name.upper() in present]
-        select = ", ".join(quote(c.name.upper()) for c in ordered)
+        select = ", ".join(_typed(c) for c in ordered)
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM {_read_csv(f)}" for f in files)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         with self._lock:
@@ -83,7 +129,11 @@ class DuckDBEngine:
                 )
             except duckdb.Error as exc:
                 tmp.unlink(missing_ok=True)
-                raise DataError(self._explain(exc, files)) from None
+                text = str(exc)
+                bad_integer = None
+                if _NOT_AN_INTEGER in text or ("Conversion Error" in text and "CSV Error" not in text):
+                    bad_integer = _first_bad_integer(files)
+                raise DataError(bad_integer or self._explain(exc, files)) from None
             try:
                 self._check_required(tmp, ordered, files)
                 rows = self._conn.execute(
@@ -99,11 +149,29 @@ class DuckDBEngine:
         required = [c for c in columns if not c.nullable]
         if not required:
             return
-        counts = ", ".join(f"count(*) FILTER (WHERE {quote(c.name.upper())} IS NULL)" for c in required)
-        row = self._conn.execute(f"SELECT {counts} FROM read_parquet({_literal(str(parquet))})").fetchone()
-        missing = [c for c, n in zip(required, row or (), strict=False) if n]
+        # The Parquet footer counts every column chunk's nulls: reading it costs milliseconds where scanning the
+        # columns costs most of a second per 10M rows. Columns without those statistics are scanned.
+        known = self._null_counts(parquet)
+        nulls = {c.name.upper(): known[c.name.upper()] for c in required if c.name.upper() in known}
+        unknown = [c for c in required if c.name.upper() not in nulls]
+        if unknown:
+            counts = ", ".join(f"count(*) FILTER (WHERE {quote(c.name.upper())} IS NULL)" for c in unknown)
+            row = self._conn.execute(
+                f"SELECT {counts} FROM read_parquet({_literal(str(parquet))})"
+            ).fetchone()
+            nulls.update(zip((c.name.upper() for c in unknown), row or (), strict=False))
+        missing = [c for c in required if nulls.get(c.name.upper())]
         if missing:
             raise DataError(self._first_null(missing[0], files))
+
+    def _null_counts(self, parquet: Path) -> dict[str, int]:
+        """Nulls per top-level column, from the footer's statistics; a column some chunk lacks them for is left
+        out."""
+        rows = self._conn.execute(
+            "SELECT path_in_schema, sum(stats_null_count), count(*) = count(stats_null_count)"
+            f" FROM parquet_metadata({_literal(str(parquet))}) GROUP BY path_in_schema"
+        ).fetchall()
+        return {str(name): int(total) for name, total, complete in rows if complete and total is not None}
 
     def _first_null(self, column: Column, files: Sequence[InputFile]) -> str:
         """The slow path, taken only on failure: the first line whose required value is empty."""

@@ -113,12 +113,14 @@ def test_kill_during_put_events_loses_no_acknowledged_event(tmp_path: Path) -> N
         stored = [
             event_id
             for (event_id,) in conn.execute(
-                "SELECT event_id FROM events WHERE dataset_group = ? ORDER BY event_id", (tracked.group.arn,)
+                "SELECT event_id FROM events JOIN dataset_groups g ON g.id = events.group_id"
+                " WHERE g.arn = ? ORDER BY event_id",
+                (tracked.group.arn,),
             )
         ]
         duplicates = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT dataset_group, content_key FROM events"
-            " GROUP BY dataset_group, content_key HAVING COUNT(*) > 1)"
+            "SELECT COUNT(*) FROM (SELECT group_id, content_key FROM events"
+            " GROUP BY group_id, content_key HAVING COUNT(*) > 1)"
         ).fetchone()[0]
     assert stored == expected_ids
     assert duplicates == 0

@@ -5,6 +5,7 @@ implementations all call these.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,11 @@ class CompiledAttribution:
     @property
     def needs_items(self) -> bool:
         return any(m.expression.dataset == "ITEMS" for m in self.metrics)
+
+    @functools.cached_property
+    def item_event_types(self) -> frozenset[str]:
+        """Upper-cased event types that a SUM(ITEMS.col) metric counts: only their events need the item."""
+        return frozenset(m.event_type for m in self.metrics if m.expression.dataset == "ITEMS")
 
 
 def compile_attribution(attribution: MetricAttribution) -> CompiledAttribution:

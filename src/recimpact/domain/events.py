@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -105,7 +106,8 @@ class Interaction:
             return self.event_value
         return self.properties.get(column)
 
-    def content_key(self) -> str:
+    @functools.cached_property
+    def content_key(self) -> bytes:
         """Identity of the event's content, all attributes but ``eventId``: AWS keeps one of two events that match
         in every attribute, so a retried call whose client minted fresh event ids still counts once."""
         doc = [
@@ -120,7 +122,21 @@ class Interaction:
             list(self.impression),
             sorted(self.properties.items()),
         ]
-        return hashlib.blake2b(json.dumps(doc, separators=(",", ":")).encode(), digest_size=16).hexdigest()
+        return hashlib.blake2b(json.dumps(doc, separators=(",", ":")).encode(), digest_size=16).digest()
+
+    @functools.cached_property
+    def impression_json(self) -> str | None:
+        return json.dumps(list(self.impression)) if self.impression else None
+
+    @functools.cached_property
+    def properties_json(self) -> str | None:
+        return json.dumps(self.properties, separators=(",", ":")) if self.properties else None
+
+    def prepare(self) -> Interaction:
+        """Compute what storing the event needs (its content key, its JSON columns) now, on the caller's thread,
+        so the single writer thread does not."""
+        _ = (self.content_key, self.impression_json, self.properties_json)
+        return self
 
 
 def parse_event(

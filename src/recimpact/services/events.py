@@ -8,7 +8,6 @@ all of it is on disk.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from recimpact.domain.attribution import (
@@ -34,11 +33,11 @@ async def put_events(ctx: RequestContext, params: Params) -> None:
             f"Dataset group {target.dataset_group_arn} has no Interactions dataset to record events in"
         )
     events = [
-        parse_event(event, params.get("userId"), params["sessionId"], schema, index)
+        parse_event(event, params.get("userId"), params["sessionId"], schema, index).prepare()
         for index, event in enumerate(params["eventList"])
     ]
     received_at = ctx.clock()
-    await asyncio.wrap_future(ctx.events.submit(lambda tx: record_events(tx, target, events, received_at)))
+    await ctx.events.submit_async(lambda tx: record_events(tx, target, events, received_at))
 
 
 def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction], received_at: float) -> int:
@@ -60,7 +59,8 @@ def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction],
         appended += 1
         if attribution is None:
             continue
-        item = tx.item(group, event.item_id) if attribution.needs_items and event.item_id else None
+        needs_item = event.item_id and event.event_type.upper() in attribution.item_event_types
+        item = tx.item(group, event.item_id) if needs_item and event.item_id else None
         for metric, window, value in live_contributions(attribution, event, received_at, item):
             key = SeriesKey(
                 attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window
@@ -102,7 +102,7 @@ async def put_items(ctx: RequestContext, params: Params) -> None:
         for item_id, properties in records:
             tx.upsert_item(target.dataset_group_arn, item_id, properties, now)
 
-    await asyncio.wrap_future(ctx.events.submit(work))
+    await ctx.events.submit_async(work)
 
 
 @operation(EVENTS, "PutUsers")
@@ -114,4 +114,4 @@ async def put_users(ctx: RequestContext, params: Params) -> None:
         for user_id, properties in records:
             tx.upsert_user(target.dataset_group_arn, user_id, properties, now)
 
-    await asyncio.wrap_future(ctx.events.submit(work))
+    await ctx.events.submit_async(work)

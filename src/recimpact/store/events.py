@@ -13,7 +13,9 @@ transactions per second, more with group commit); DuckDB manages a few hundred a
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import json
 import queue
 import sqlite3
@@ -29,11 +31,15 @@ T = TypeVar("T")
 
 _MAX_UNITS_PER_COMMIT = 512
 _DDL = """
+CREATE TABLE IF NOT EXISTS dataset_groups (
+    id  INTEGER PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS events (
     seq                INTEGER PRIMARY KEY,
-    dataset_group      TEXT NOT NULL,
+    group_id           INTEGER NOT NULL,  -- dataset_groups.id: an integer keeps the dedupe indexes small
     event_id           TEXT,
-    content_key        TEXT NOT NULL,
+    content_key        BLOB NOT NULL,     -- 16-byte digest of every attribute but eventId
     received_at        REAL NOT NULL,
     sent_at            REAL NOT NULL,
     event_type         TEXT NOT NULL,
@@ -47,9 +53,11 @@ CREATE TABLE IF NOT EXISTS events (
     impression         TEXT,
     properties         TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON events (dataset_group, event_id)
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_event_id ON events (group_id, event_id)
     WHERE event_id IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_content ON events (dataset_group, content_key);
+-- Identical events have identical timestamps: leading with sent_at keeps the inserts of one commit on a few index
+-- pages (events arrive roughly in time order) instead of one random page each.
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_content ON events (group_id, sent_at, content_key);
 CREATE TABLE IF NOT EXISTS items (
     dataset_group TEXT NOT NULL,
     item_id       TEXT NOT NULL,
@@ -109,11 +117,78 @@ class SeriesPoint:
     published: float
 
 
+_UPSERT_SERIES = (
+    "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO UPDATE SET value = value + excluded.value"
+)
+
+
 class IngestTx:
-    """What a unit of work may do inside the writer's transaction."""
+    """What a unit of work may do inside the writer's transaction.
+
+    It lives as long as the writer thread and keeps what only the writer changes in memory (group ids, each group's
+    sources), so a PutEvents unit reads nothing it does not have to. Series contributions are summed in memory and
+    written once per commit (one upsert per window touched, not one per event). Everything a unit changes in
+    memory is undone with it when it fails."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._group_ids: dict[str, int] = {}
+        self._sources: dict[str, set[str]] = {}
+        self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._series: dict[SeriesKey, float] = {}  # this commit's contributions of finished units
+        self._unit_series: dict[SeriesKey, float] = {}
+        self._unit_sources: list[tuple[str, str]] = []
+
+    # -- unit and commit boundaries (called by EventStore) --
+
+    def begin_unit(self) -> None:
+        self._unit_series = {}
+        self._unit_sources = []
+
+    def end_unit(self, succeeded: bool) -> None:
+        if succeeded:
+            for key, value in self._unit_series.items():
+                self._series[key] = self._series.get(key, 0.0) + value
+            for group, source in self._unit_sources:
+                self._sources.setdefault(group, set()).add(source)
+        else:
+            self._items.clear()  # the unit may have upserted items it no longer has
+        self._unit_series = {}
+        self._unit_sources = []
+
+    def flush(self) -> None:
+        """Write the commit's series contributions (inside the transaction, before COMMIT)."""
+        if self._series:
+            self._conn.executemany(
+                _UPSERT_SERIES,
+                [
+                    (k.series_id, k.metric_name, k.event_type, k.function, k.source, k.window_start, v)
+                    for k, v in self._series.items()
+                ],
+            )
+        self._series = {}
+        self._items.clear()
+
+    def forget(self) -> None:
+        """After a failed commit: nothing in memory may claim what the database does not hold."""
+        self._series = {}
+        self._sources.clear()
+        self._items.clear()
+        self._group_ids.clear()
+
+    # -- what units do --
+
+    def group_id(self, dataset_group: str) -> int:
+        found = self._group_ids.get(dataset_group)
+        if found is None:
+            self._conn.execute("INSERT OR IGNORE INTO dataset_groups (arn) VALUES (?)", (dataset_group,))
+            row = self._conn.execute(
+                "SELECT id FROM dataset_groups WHERE arn = ?", (dataset_group,)
+            ).fetchone()
+            found = self._group_ids[dataset_group] = int(row[0])
+        return found
 
     def recommendation_source(self, recommendation_id: str) -> str | None:
         row = self._conn.execute(
@@ -127,24 +202,31 @@ class IngestTx:
         )
 
     def known_sources(self, dataset_group: str) -> set[str]:
-        rows = self._conn.execute("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
-        return {source for (source,) in rows}
+        """The group's sources (a live view: do not modify)."""
+        known = self._sources.get(dataset_group)
+        if known is None:
+            rows = self._conn.execute("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
+            known = self._sources[dataset_group] = {source for (source,) in rows}
+        return (
+            known | {s for g, s in self._unit_sources if g == dataset_group} if self._unit_sources else known
+        )
 
     def add_sources(self, dataset_group: str, sources: Iterable[str], now: float) -> None:
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", [(dataset_group, s, now) for s in sources]
-        )
+        added = [(dataset_group, s, now) for s in sources]
+        if added:
+            self._conn.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", added)
+            self._unit_sources += [(dataset_group, s) for _, s, _ in added]
 
     def insert_event(self, dataset_group: str, event: Interaction, source: str, received_at: float) -> bool:
         """Append an event unless it is a duplicate (same eventId, or the same content); True if appended."""
         cursor = self._conn.execute(
-            "INSERT OR IGNORE INTO events (dataset_group, event_id, content_key, received_at, sent_at, event_type,"
+            "INSERT OR IGNORE INTO events (group_id, event_id, content_key, received_at, sent_at, event_type,"
             " source, user_id, session_id, item_id, event_value, recommendation_id, attribution_source, impression,"
             " properties) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                dataset_group,
+                self.group_id(dataset_group),
                 event.event_id,
-                event.content_key(),
+                event.content_key,
                 received_at,
                 event.sent_at,
                 event.event_type,
@@ -155,17 +237,21 @@ class IngestTx:
                 event.event_value,
                 event.recommendation_id,
                 event.attribution_source,
-                json.dumps(list(event.impression)) if event.impression else None,
-                json.dumps(event.properties, separators=(",", ":")) if event.properties else None,
+                event.impression_json,
+                event.properties_json,
             ),
         )
         return cursor.rowcount == 1
 
     def item(self, dataset_group: str, item_id: str) -> dict[str, Any] | None:
+        key = (dataset_group, item_id)
+        if key in self._items:
+            return self._items[key]
         row = self._conn.execute(
-            "SELECT properties FROM items WHERE dataset_group = ? AND item_id = ?", (dataset_group, item_id)
+            "SELECT properties FROM items WHERE dataset_group = ? AND item_id = ?", key
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        found = self._items[key] = json.loads(row[0]) if row else None
+        return found
 
     def upsert_item(self, dataset_group: str, item_id: str, properties: dict[str, Any], now: float) -> None:
         self.upsert_records("items", dataset_group, [(item_id, properties)], now, "live")
@@ -184,6 +270,8 @@ class IngestTx:
         """Items or users replaced whole by id (the latest write wins, whichever way it came)."""
         if table not in ("items", "users"):
             raise ValueError(table)
+        if table == "items":
+            self._items.clear()
         self._conn.executemany(
             f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",
             (
@@ -196,26 +284,14 @@ class IngestTx:
         """A FULL import replaces all bulk data and keeps what came through PutItems / PutUsers."""
         if table not in ("items", "users"):
             raise ValueError(table)
+        self._items.clear()
         self._conn.execute(
             f"DELETE FROM {table} WHERE dataset_group = ? AND origin = 'bulk'", (dataset_group,)
         )
 
     def add_to_series(self, key: SeriesKey, value: float) -> None:
-        """O(1) per event: one upsert of the window's running total."""
-        self._conn.execute(
-            "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT DO UPDATE SET value = value + excluded.value",
-            (
-                key.series_id,
-                key.metric_name,
-                key.event_type,
-                key.function,
-                key.source,
-                key.window_start,
-                value,
-            ),
-        )
+        """O(1) per event: the window's running total, summed in memory and written once per commit."""
+        self._unit_series[key] = self._unit_series.get(key, 0.0) + value
 
     def mark_published(self, points: Sequence[tuple[SeriesKey, float]]) -> None:
         self._conn.executemany(
@@ -230,6 +306,34 @@ class IngestTx:
 
 _STOP = object()
 
+# A unit's waiter: a thread's Future, or an event loop's future with its loop.
+Waiter = concurrent.futures.Future[Any] | tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]
+
+
+def _resolve(outcomes: list[tuple[Waiter, Any, BaseException | None]]) -> None:
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for waiter, result, error in outcomes:
+        if isinstance(waiter, tuple):
+            loop, future = waiter
+            by_loop.setdefault(loop, []).append((future, result, error))
+        elif error is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(error)
+    for loop, batch in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
+            loop.call_soon_threadsafe(_resolve_on_loop, batch)
+
+
+def _resolve_on_loop(batch: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in batch:
+        if future.done():  # the request was cancelled (client gone); its unit committed all the same
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
 
 class EventStore:
     """``<data dir>/events.sqlite3``. Writes go through ``submit`` (one writer thread, group commit); reads use a
@@ -239,19 +343,37 @@ class EventStore:
         self._path = str(path)
         self._writer = self._connect()
         self._writer.executescript(_DDL)
+        # Checkpoints run on their own thread (below), never inside a commit the callers are waiting for.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._reader = self._connect()
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="recimpact-event-writer", daemon=True)
         self._closed = False
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="recimpact-event-writer", daemon=True)
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint, name="recimpact-checkpoint", daemon=True
+        )
         self._thread.start()
+        self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the dedupe indexes' hot pages stay in memory
         return conn
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL back into the database twice a second, without blocking the writer (PASSIVE), so the WAL
+        stays small and commits only ever append to it."""
+        conn = self._connect()
+        try:
+            while not self._stopped.wait(0.5):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
 
     def submit(self, work: Callable[[IngestTx], T]) -> concurrent.futures.Future[T]:
         """Run ``work`` in the next group commit; the future resolves once it is durable (or raised)."""
@@ -260,6 +382,17 @@ class EventStore:
             future.set_exception(RuntimeError("the event store is closed"))
         else:
             self._queue.put((work, future))
+        return future
+
+    def submit_async(self, work: Callable[[IngestTx], T]) -> asyncio.Future[T]:
+        """``submit`` for a caller on an event loop. The writer wakes each loop once per commit, however many of
+        its requests the commit held, instead of once per request."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._closed:
+            future.set_exception(RuntimeError("the event store is closed"))
+        else:
+            self._queue.put((work, (loop, future)))
         return future
 
     def _run(self) -> None:
@@ -280,36 +413,33 @@ class EventStore:
                 units.append(unit)
             self._commit(tx, units)
 
-    def _commit(
-        self, tx: IngestTx, units: list[tuple[Callable[[IngestTx], Any], concurrent.futures.Future[Any]]]
-    ) -> None:
-        outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+    def _commit(self, tx: IngestTx, units: list[tuple[Callable[[IngestTx], Any], Waiter]]) -> None:
+        outcomes: list[tuple[Waiter, Any, BaseException | None]] = []
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
             for work, future in units:
                 conn.execute("SAVEPOINT unit")
+                tx.begin_unit()
                 try:
                     result = work(tx)
                 except Exception as exc:  # the unit's own failure (a rejected request): undo it alone
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
+                    tx.end_unit(succeeded=False)
                     outcomes.append((future, None, exc))
                 else:
                     conn.execute("RELEASE unit")
+                    tx.end_unit(succeeded=True)
                     outcomes.append((future, result, None))
+            tx.flush()
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing was stored
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for _, future in units:
-                future.set_exception(exc)
-            return
-        for future, result, error in outcomes:
-            if error is None:
-                future.set_result(result)
-            else:
-                future.set_exception(error)
+            tx.forget()
+            outcomes = [(future, None, exc) for _, future in units]
+        _resolve(outcomes)
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._read_lock:
@@ -379,6 +509,8 @@ class EventStore:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        self._stopped.set()
+        self._checkpointer.join()
         self._writer.close()
         with self._read_lock:
             self._reader.close()

@@ -11,7 +11,7 @@ from recimpact.domain.arns import Scope
 from recimpact.engine.base import Engine, create_engine
 from recimpact.jobs import JobRunner
 from recimpact.services.context import RequestContext
-from recimpact.services.import_execution import JobEnvironment, JobProgress, run_import_job
+from recimpact.services.import_execution import JobEnvironment, JobProgress, fail_job, run_import_job
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog
@@ -43,6 +43,11 @@ class Runtime:
 
     def _run_job(self, arn: str) -> None:
         progress = self.progress.setdefault(arn, JobProgress())
+        try:
+            self.engine  # noqa: B018  (created here, on first use)
+        except Exception as exc:
+            fail_job(self.catalog, arn, f"the {self.settings.engine} engine is not available: {exc}")
+            return
         env = JobEnvironment(
             self.catalog, self.events, self.engine, self.data_dir, self.settings.s3_endpoint_url, progress
         )

@@ -88,5 +88,5 @@ def create_engine(settings: Settings) -> Engine:
 
         return DuckDBEngine(Path(settings.data_dir) / "tmp")
     if settings.engine == "spark":
-        raise NotImplementedError("the Spark engine is not available in this version")
+        raise NotImplementedError("this version of recimpact runs bulk jobs on DuckDB only (--engine duckdb)")
     raise ValueError(f"unknown engine {settings.engine!r}")

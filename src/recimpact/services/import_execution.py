@@ -111,8 +111,17 @@ def run_import_job(env: JobEnvironment, arn: str) -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
 
 
+def fail_job(catalog: Catalog, arn: str, reason: str) -> None:
+    """Fail a job that cannot even start (its engine is unavailable)."""
+    _set_status(catalog, arn, resources.CREATE_FAILED, failure_reason=reason)
+
+
 def _finish(env: JobEnvironment, arn: str, status: str, **changes: Any) -> None:
-    with env.catalog.transaction() as tx:
+    _set_status(env.catalog, arn, status, **changes)
+
+
+def _set_status(catalog: Catalog, arn: str, status: str, **changes: Any) -> None:
+    with catalog.transaction() as tx:
         job = tx.get(DatasetImportJob, arn)
         if job is None:
             return

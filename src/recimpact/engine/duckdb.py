@@ -123,12 +123,16 @@ class DuckDBEngine:
         select = ", ".join(_typed(c) for c in ordered)
         names = ", ".join(quote(c.name.upper()) for c in ordered)
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM {_read_csv(f)}" for f in files)
-        # Two plans for the same distinct rows. DISTINCT keeps one hash table entry per distinct row: the fastest,
-        # but DuckDB cannot spill all of it, so past ~2 GB of CSV per GB of memory limit it runs out of memory.
-        # A window partitioned by every column spills completely (any input fits the limit) for ~10-20% more CPU:
-        # it takes over for large inputs, and for any input DISTINCT runs out of memory on.
+        # Two plans for the same distinct rows. DISTINCT (one hash table entry per distinct row) is the fastest,
+        # but DuckDB cannot spill all of that table: with a 6-column file it ran out of memory on 40M rows (1.9 GB)
+        # at a 768MB limit and on 100M rows (4.8 GB) at 1GB. A window partitioned by every column spills
+        # completely (100M rows stay under the limit) for ~10-20% more CPU: it dedupes large inputs, and any
+        # input DISTINCT runs out of memory on.
         distinct = f"SELECT DISTINCT {select} FROM ({union})"
-        windowed = f"SELECT * FROM (SELECT {select} FROM ({union})) QUALIFY row_number() OVER (PARTITION BY {names}) = 1"
+        windowed = (
+            f"SELECT * FROM (SELECT {select} FROM ({union}))"
+            f" QUALIFY row_number() OVER (PARTITION BY {names}) = 1"
+        )
         small = sum(f.path.stat().st_size for f in files) <= _DISTINCT_MAX_BYTES
         plans = [distinct, windowed] if small else [windowed]
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")

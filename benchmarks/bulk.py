@@ -54,6 +54,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from recimpact.simulate import (
+    EVENT_ATTRIBUTION_SOURCE_FIELD,
+    EVENT_VALUE_FIELD,
+    ITEMS_SCHEMA,
+    interactions_schema,
+)
+
 HERE = Path(__file__).resolve()
 ROOT = HERE.parent.parent
 SERVER_COMMAND = [
@@ -77,33 +84,7 @@ TARGET_VS_PANDAS = 2.0  # recimpact at least 2× faster than pandas
 TARGET_PEAK_RSS = 1 * GIB
 TARGET_FLAT = 1.25  # peak RSS at 4× the rows at most 1.25× the peak at 1× ("flat")
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-        {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"]},
-    ],
-    "version": "1.0",
-}
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "PRICE", "type": "float"},
-        {"name": "CATEGORY_L1", "type": ["string"], "categorical": True},
-        {"name": "CATEGORY_L2", "type": ["string"], "categorical": True},
-        {"name": "MARGIN", "type": "double"},
-    ],
-    "version": "1.0",
-}
+INTERACTIONS_SCHEMA = interactions_schema(EVENT_VALUE_FIELD, EVENT_ATTRIBUTION_SOURCE_FIELD)
 METRICS = [
     {"eventType": "View", "expression": "SAMPLECOUNT()", "metricName": "countViews"},
     {"eventType": "Purchase", "expression": "SUM(ITEMS.MARGIN)", "metricName": "sumMargin"},

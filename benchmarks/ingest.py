@@ -40,6 +40,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from recimpact.simulate import EVENT_VALUE_FIELD, interactions_schema
+
 HERE = Path(__file__).resolve()
 EVENTS_PER_CALL = 10
 CONCURRENCY = (1, 8, 32, 64)
@@ -54,19 +56,7 @@ TARGET_P99_MS = 25.0
 TARGET_P99_CONCURRENCY = 32
 PROFILE_RATE = 200  # py-spy samples per second
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-    ],
-    "version": "1.0",
-}
+INTERACTIONS_SCHEMA = interactions_schema(EVENT_VALUE_FIELD)
 ITEMS_SCHEMA = {
     "type": "record",
     "name": "Items",

@@ -9,34 +9,10 @@ from typing import Any
 import boto3
 import pytest
 
+from recimpact.simulate import EVENT_VALUE_FIELD, ITEMS_SCHEMA, interactions_schema
 from tests.server import MotoProcess, ServerProcess
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_VALUE", "type": ["null", "float"]},
-    ],
-    "version": "1.0",
-}
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "PRICE", "type": "float"},
-        {"name": "CATEGORY_L1", "type": ["string"], "categorical": True},
-        {"name": "CATEGORY_L2", "type": ["string"], "categorical": True},
-        {"name": "MARGIN", "type": "double"},
-    ],
-    "version": "1.0",
-}
+INTERACTIONS_SCHEMA = interactions_schema(EVENT_VALUE_FIELD)
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeRole"
 
 

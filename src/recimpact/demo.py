@@ -24,41 +24,20 @@ from rich.table import Table
 
 from recimpact.client import get_series
 from recimpact.settings import Settings
-from recimpact.simulate import RetailSite, write_interactions_csv
+from recimpact.simulate import (
+    EVENT_ATTRIBUTION_SOURCE_FIELD,
+    ITEMS_SCHEMA,
+    SEED_METRICS,
+    RetailSite,
+    interactions_schema,
+    write_interactions_csv,
+)
 from recimpact.wire.server import EmbeddedServer
 
 _MARKER = ".recimpact-demo"
 
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
-        {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"]},
-    ],
-    "version": "1.0",
-}
-ITEMS_SCHEMA = {
-    "type": "record",
-    "name": "Items",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "PRICE", "type": "float"},
-        {"name": "CATEGORY_L1", "type": ["string"], "categorical": True},
-        {"name": "CATEGORY_L2", "type": ["string"], "categorical": True},
-        {"name": "MARGIN", "type": "double"},
-    ],
-    "version": "1.0",
-}
-METRICS = [
-    {"eventType": "View", "expression": "SAMPLECOUNT()", "metricName": "countViews"},
-    {"eventType": "Purchase", "expression": "SUM(ITEMS.MARGIN)", "metricName": "sumMargin"},
-]
+INTERACTIONS_SCHEMA = interactions_schema(EVENT_ATTRIBUTION_SOURCE_FIELD)
+METRICS = SEED_METRICS
 
 
 def _fresh(data_dir: Path) -> None:

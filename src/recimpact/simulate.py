@@ -23,6 +23,49 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The datasets of the retail site, as AWS's launch post defines them (Avro, as CreateSchema takes them).
+EVENT_VALUE_FIELD: dict[str, object] = {"name": "EVENT_VALUE", "type": ["null", "float"]}
+EVENT_ATTRIBUTION_SOURCE_FIELD: dict[str, object] = {
+    "name": "EVENT_ATTRIBUTION_SOURCE",
+    "type": ["null", "string"],
+}
+ITEMS_SCHEMA = {
+    "type": "record",
+    "name": "Items",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "PRICE", "type": "float"},
+        {"name": "CATEGORY_L1", "type": ["string"], "categorical": True},
+        {"name": "CATEGORY_L2", "type": ["string"], "categorical": True},
+        {"name": "MARGIN", "type": "double"},
+    ],
+    "version": "1.0",
+}
+# The launch post's metrics: views counted, margin of purchases summed.
+SEED_METRICS = [
+    {"eventType": "View", "expression": "SAMPLECOUNT()", "metricName": "countViews"},
+    {"eventType": "Purchase", "expression": "SUM(ITEMS.MARGIN)", "metricName": "sumMargin"},
+]
+
+
+def interactions_schema(*extra_fields: dict[str, object]) -> dict[str, object]:
+    """The launch post's Interactions schema (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE) plus optional fields."""
+    return {
+        "type": "record",
+        "name": "Interactions",
+        "namespace": "com.amazonaws.personalize.schema",
+        "fields": [
+            {"name": "USER_ID", "type": "string"},
+            {"name": "ITEM_ID", "type": "string"},
+            {"name": "TIMESTAMP", "type": "long"},
+            {"name": "EVENT_TYPE", "type": "string"},
+            *extra_fields,
+        ],
+        "version": "1.0",
+    }
+
+
 @dataclass(frozen=True)
 class Item:
     item_id: str

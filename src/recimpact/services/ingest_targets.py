@@ -5,6 +5,7 @@ so the hot PutEvents path does no JSON schema parsing and no catalog scan per ca
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from recimpact.domain.arns import Scope
 from recimpact.domain.attribution import CompiledAttribution, compile_attribution
@@ -58,33 +59,34 @@ def _cache(ctx: RequestContext) -> dict[str, IngestTarget]:
     return targets
 
 
-def for_tracking_id(ctx: RequestContext, tracking_id: str) -> IngestTarget:
+def _target(ctx: RequestContext, key: str, find_group_arn: Any, missing: str) -> IngestTarget:
+    """The cached target for ``key``, built from the catalog on a miss. Another account's or region's target
+    does not exist for the caller."""
     cache = _cache(ctx)
-    target = cache.get("tracker:" + tracking_id)
+    target = cache.get(key)
     if target is None:
         with ctx.catalog.transaction() as tx:
-            tracker = tx.get_by_lookup(EventTracker, tracking_id)
-            group = tx.get(DatasetGroup, tracker.dataset_group_arn) if tracker else None
+            group_arn = find_group_arn(tx)
+            group = tx.get(DatasetGroup, group_arn) if group_arn else None
             if group is None:
-                raise ResourceNotFoundException(f"Tracking ID {tracking_id} does not exist.")
-            target = _build(tx, group)
-        cache["tracker:" + tracking_id] = target
+                raise ResourceNotFoundException(missing)
+            target = cache[key] = _build(tx, group)
     if (target.account, target.region) != (ctx.scope.account, ctx.scope.region):
-        raise ResourceNotFoundException(f"Tracking ID {tracking_id} does not exist.")
+        raise ResourceNotFoundException(missing)
     return target
+
+
+def for_tracking_id(ctx: RequestContext, tracking_id: str) -> IngestTarget:
+    def group_arn(tx: CatalogTx) -> str | None:
+        tracker = tx.get_by_lookup(EventTracker, tracking_id)
+        return tracker.dataset_group_arn if tracker else None
+
+    return _target(ctx, "tracker:" + tracking_id, group_arn, f"Tracking ID {tracking_id} does not exist.")
 
 
 def for_dataset(ctx: RequestContext, dataset_arn: str) -> IngestTarget:
-    cache = _cache(ctx)
-    target = cache.get("dataset:" + dataset_arn)
-    if target is None:
-        with ctx.catalog.transaction() as tx:
-            dataset = tx.get(Dataset, dataset_arn)
-            group = tx.get(DatasetGroup, dataset.dataset_group_arn) if dataset else None
-            if group is None:
-                raise ResourceNotFoundException(f"Resource {dataset_arn} does not exist.")
-            target = _build(tx, group)
-        cache["dataset:" + dataset_arn] = target
-    if (target.account, target.region) != (ctx.scope.account, ctx.scope.region):
-        raise ResourceNotFoundException(f"Resource {dataset_arn} does not exist.")
-    return target
+    def group_arn(tx: CatalogTx) -> str | None:
+        dataset = tx.get(Dataset, dataset_arn)
+        return dataset.dataset_group_arn if dataset else None
+
+    return _target(ctx, "dataset:" + dataset_arn, group_arn, f"Resource {dataset_arn} does not exist.")

@@ -129,7 +129,10 @@ def cpu_seconds(pid: int) -> float:
 
 async def generate_load(args: argparse.Namespace) -> dict[str, Any]:
     host, port = args.host, args.port
-    parts = request_template(host, port, args.tracking_id, uuid.uuid4().hex[:8])
+    nonce = uuid.uuid4().hex[:8]
+    # The template is rebuilt every 0.2 s so that sentAt moves with the clock, as a real site's events do (a store
+    # indexes events by time; a fixed set of timestamps would scatter its index inserts unrealistically).
+    template = {"parts": request_template(host, port, args.tracking_id, nonce)}
     counter = itertools.count()
     latencies: list[float] = []
     acked = 0
@@ -144,7 +147,7 @@ async def generate_load(args: argparse.Namespace) -> dict[str, Any]:
         try:
             while True:
                 request = b"%012d" % next(counter)
-                request = request.join(parts)
+                request = request.join(template["parts"])
                 sent = time.perf_counter()
                 if sent >= end:
                     return
@@ -169,9 +172,16 @@ async def generate_load(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(max(0.0, moment - time.perf_counter()))
         return time.process_time(), cpu_seconds(args.server_pid)
 
+    async def refresh() -> None:
+        while time.perf_counter() < end:
+            await asyncio.sleep(0.2)
+            template["parts"] = request_template(host, port, args.tracking_id, nonce)
+
+    refresher = asyncio.create_task(refresh())
     tasks = [asyncio.create_task(connection()) for _ in range(args.connections)]
     cpu_start, cpu_end = await asyncio.gather(cpu_at(start), cpu_at(end))
     await asyncio.gather(*tasks)
+    refresher.cancel()
     latencies.sort()
 
     def percentile(p: float) -> float:

@@ -5,10 +5,9 @@ implementations all call these.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from recimpact.domain.events import Interaction
@@ -58,15 +57,16 @@ class CompiledAttribution:
     series_id: str
     dataset_group_arn: str
     metrics: tuple[CompiledMetric, ...]
+    # Upper-cased event types that a SUM(ITEMS.col) metric counts: only their events need the item.
+    item_event_types: frozenset[str] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        types = frozenset(m.event_type for m in self.metrics if m.expression.dataset == "ITEMS")
+        object.__setattr__(self, "item_event_types", types)
 
     @property
     def needs_items(self) -> bool:
         return any(m.expression.dataset == "ITEMS" for m in self.metrics)
-
-    @functools.cached_property
-    def item_event_types(self) -> frozenset[str]:
-        """Upper-cased event types that a SUM(ITEMS.col) metric counts: only their events need the item."""
-        return frozenset(m.event_type for m in self.metrics if m.expression.dataset == "ITEMS")
 
 
 def compile_attribution(attribution: MetricAttribution) -> CompiledAttribution:

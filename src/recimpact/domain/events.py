@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -99,6 +98,9 @@ class Interaction:
     attribution_source: str | None = None  # eventAttributionSource as sent
     impression: tuple[str, ...] = ()
     properties: dict[str, Any] = field(default_factory=dict)  # UPPER_SNAKE column → value
+    content_key: bytes = field(init=False, repr=False, compare=False)
+    impression_json: str | None = field(init=False, repr=False, compare=False)
+    properties_json: str | None = field(init=False, repr=False, compare=False)
 
     def value_of(self, column: str) -> Any:
         """An Interactions column's value: EVENT_VALUE from its member, any other from ``properties``."""
@@ -106,11 +108,10 @@ class Interaction:
             return self.event_value
         return self.properties.get(column)
 
-    @functools.cached_property
-    def content_key(self) -> bytes:
-        """Identity of the event's content, all attributes but ``eventId``: AWS keeps one of two events that match
-        in every attribute, so a retried call whose client minted fresh event ids still counts once."""
-        doc = [
+    def __post_init__(self) -> None:
+        # What storing the event needs, computed once where the event is parsed (the request's thread), so the
+        # single writer thread does not.
+        content = (
             self.event_type,
             self.sent_at,
             self.session_id,
@@ -119,24 +120,19 @@ class Interaction:
             self.item_id,
             self.recommendation_id,
             self.attribution_source,
-            list(self.impression),
-            sorted(self.properties.items()),
-        ]
-        return hashlib.blake2b(json.dumps(doc, separators=(",", ":")).encode(), digest_size=16).digest()
-
-    @functools.cached_property
-    def impression_json(self) -> str | None:
-        return json.dumps(list(self.impression)) if self.impression else None
-
-    @functools.cached_property
-    def properties_json(self) -> str | None:
-        return json.dumps(self.properties, separators=(",", ":")) if self.properties else None
-
-    def prepare(self) -> Interaction:
-        """Compute what storing the event needs (its content key, its JSON columns) now, on the caller's thread,
-        so the single writer thread does not."""
-        _ = (self.content_key, self.impression_json, self.properties_json)
-        return self
+            self.impression,
+            tuple(sorted(self.properties.items())),
+        )
+        # Identity of the event's content, all attributes but ``eventId``: AWS keeps one of two events that match
+        # in every attribute, so a retried call whose client minted fresh event ids still counts once. ``repr``
+        # keeps types apart (1, 1.0 and "1" differ).
+        key = hashlib.blake2b(repr(content).encode(), digest_size=16).digest()
+        object.__setattr__(self, "content_key", key)
+        object.__setattr__(
+            self, "impression_json", json.dumps(list(self.impression)) if self.impression else None
+        )
+        properties = json.dumps(self.properties, separators=(",", ":")) if self.properties else None
+        object.__setattr__(self, "properties_json", properties)
 
 
 def parse_event(

@@ -33,7 +33,7 @@ async def put_events(ctx: RequestContext, params: Params) -> None:
             f"Dataset group {target.dataset_group_arn} has no Interactions dataset to record events in"
         )
     events = [
-        parse_event(event, params.get("userId"), params["sessionId"], schema, index).prepare()
+        parse_event(event, params.get("userId"), params["sessionId"], schema, index)
         for index, event in enumerate(params["eventList"])
     ]
     received_at = ctx.clock()

@@ -9,9 +9,12 @@ Timestamps are normalized to float epoch seconds on the way in; every other valu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 import regex
@@ -27,16 +30,28 @@ _MAX_ERRORS_REPORTED = 10
 @functools.cache
 def _compiled(pattern: str) -> Any:
     # AWS patterns are Java regexes matched against the whole value; the ``regex`` module understands their
-    # Unicode classes (\p{L}, \p{ASCII}) that the standard ``re`` does not.
+    # Unicode classes (\p{L}, \p{ASCII}) that the standard ``re`` does not. Patterns without them run on ``re``,
+    # several times faster on the short values of every request.
+    if "\\p{" not in pattern:
+        with contextlib.suppress(re.error):
+            return re.compile(pattern)
     return regex.compile(pattern)
 
 
 def validate_input(shape: Any, params: Any) -> dict[str, Any]:
-    """Return ``params`` normalized, or raise InvalidInputException listing every violation."""
+    """Return ``params`` normalized, or raise InvalidInputException listing every violation.
+
+    Two passes share one set of rules: a fast pass compiled once per shape accepts valid input (nearly every
+    request) without building a path or a message; only input it refuses goes through the explaining pass, which
+    collects AWS's messages."""
     if shape is None:
         return {}
     if not isinstance(params, dict):
         raise InvalidInputException("The request body must be a JSON object")
+    try:
+        return dict(_fast_checker(shape)(params))
+    except _Invalid:
+        pass
     errors: list[str] = []
     result = _check(shape, params, "", errors)
     if errors:
@@ -207,3 +222,136 @@ _CHECKERS = {
     "boolean": _check_boolean,
     "timestamp": _check_timestamp,
 }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fast pass: one closure per shape, built once; it normalizes valid input and raises _Invalid on anything the
+# explaining pass above would report (which then runs to say what and where).
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    pass
+
+
+FastChecker = Callable[[Any], Any]
+_FAST: dict[int, tuple[Any, FastChecker]] = {}
+
+
+def _fast_checker(shape: Any) -> FastChecker:
+    entry = _FAST.get(id(shape))
+    if entry is not None and entry[0] is shape:
+        return entry[1]
+    built: list[FastChecker] = []
+    # A placeholder first, so a shape that contains itself compiles.
+    _FAST[id(shape)] = (shape, lambda value: built[0](value))
+    checker = _build_fast(shape)
+    built.append(checker)
+    _FAST[id(shape)] = (shape, checker)
+    return checker
+
+
+def _build_fast(shape: Any) -> FastChecker:
+    kind = shape.type_name
+    meta = shape.metadata
+    low, high = meta.get("min"), meta.get("max")
+
+    def sized(size: int) -> None:
+        if (low is not None and size < low) or (high is not None and size > high):
+            raise _Invalid
+
+    if kind == "structure":
+        required = tuple(shape.required_members)
+        members = {name: _fast_checker(member) for name, member in shape.members.items()}
+
+        def structure(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _Invalid
+            for name in required:
+                if value.get(name) is None:
+                    raise _Invalid
+            result = {}
+            for name, item in value.items():
+                check = members.get(name)
+                if check is not None and item is not None:
+                    result[name] = check(item)
+            return result
+
+        return structure
+    if kind == "list":
+        element = _fast_checker(shape.member)
+
+        def listing(value: Any) -> Any:
+            if not isinstance(value, list):
+                raise _Invalid
+            sized(len(value))
+            return [element(item) for item in value]
+
+        return listing
+    if kind == "map":
+        key_check, value_check = _fast_checker(shape.key), _fast_checker(shape.value)
+
+        def mapping(value: Any) -> Any:
+            if not isinstance(value, dict):
+                raise _Invalid
+            sized(len(value))
+            result = {}
+            for key, item in value.items():
+                key_check(key)
+                result[key] = value_check(item)
+            return result
+
+        return mapping
+    if kind == "string":
+        enum = frozenset(meta.get("enum") or ())
+        pattern = PATTERN_OVERRIDES.get(shape.name) or meta.get("pattern")
+        matcher = _compiled(pattern).fullmatch if pattern else None
+
+        def string(value: Any) -> Any:
+            if not isinstance(value, str):
+                raise _Invalid
+            sized(len(value))
+            if (enum and value not in enum) or (matcher is not None and not matcher(value)):
+                raise _Invalid
+            return value
+
+        return string
+    if kind in ("integer", "long"):
+
+        def integer(value: Any) -> Any:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _Invalid
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise _Invalid
+            return value
+
+        return integer
+    if kind in ("float", "double"):
+
+        def number(value: Any) -> Any:
+            if not _is_finite_number(value):
+                raise _Invalid
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise _Invalid
+            return value
+
+        return number
+    if kind == "boolean":
+
+        def boolean(value: Any) -> Any:
+            if not isinstance(value, bool):
+                raise _Invalid
+            return value
+
+        return boolean
+    if kind == "timestamp":
+
+        def timestamp(value: Any) -> Any:
+            if not _is_finite_number(value):
+                raise _Invalid  # strings (numeric or ISO 8601) take the explaining pass, which normalizes them
+            return float(value)
+
+        return timestamp
+    return lambda value: value

@@ -59,8 +59,9 @@ def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction],
         appended += 1
         if attribution is None:
             continue
-        needs_item = event.item_id and event.event_type.upper() in attribution.item_event_types
-        item = tx.item(group, event.item_id) if needs_item and event.item_id else None
+        item = None
+        if event.item_id and event.event_type.upper() in attribution.item_event_types:
+            item = tx.item(group, event.item_id)
         for metric, window, value in live_contributions(attribution, event, received_at, item):
             key = SeriesKey(
                 attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window

@@ -13,7 +13,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,7 +138,9 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
         if dataset is None:
             raise JobFailed(f"dataset {job.dataset_arn} no longer exists")
         schema_record = tx.get(Schema, dataset.schema_arn)
-        attributions = tx.list(MetricAttribution, resources_scope(dataset), parent=dataset.dataset_group_arn)
+        attributions = tx.list(
+            MetricAttribution, Scope(dataset.account, dataset.region), parent=dataset.dataset_group_arn
+        )
     assert schema_record is not None
     schema = parse_schema(schema_record.schema)
     s3 = S3Config(env.s3_endpoint_url, dataset.region)
@@ -196,10 +198,6 @@ def _estimate_rows(path: Path) -> int:
     if not sample or lines == 0:
         return 0
     return max(int(size * lines / len(sample)) - 1, 0)
-
-
-def resources_scope(dataset: Dataset) -> Scope:
-    return Scope(dataset.account, dataset.region)
 
 
 def _input_files(
@@ -263,7 +261,7 @@ def _prepare(
         table = dataset.dataset_type.lower()
         id_field = _ID_FIELD[dataset.dataset_type]
         assert id_field is not None
-        records = list(_records(env.engine, part, id_field, schema))
+        records = list(_records(env.engine, part, id_field))
 
         def upsert(tx: IngestTx) -> None:
             if full:
@@ -328,7 +326,7 @@ def _live_series(
     return result
 
 
-def _records(engine: Engine, part: Path, id_field: str, schema: DatasetSchema) -> Any:
+def _records(engine: Engine, part: Path, id_field: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for row in engine.rows(part):
         record = {k: v for k, v in row.items() if v is not None and k != id_field}
         yield str(row[id_field]), record

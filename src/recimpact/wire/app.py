@@ -120,30 +120,32 @@ def create_app(settings: Settings) -> ASGIApp:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         """AWS API calls go straight to ``invoke``; everything else (read API, health, errors) through Starlette.
         The AWS endpoints are the hot path (PutEvents): skipping Starlette's routing and middleware for them saves
-        a fifth of the server's time per call."""
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            headers = Headers(scope=scope)
-            if path == "/":
-                operation_name = control_plane_operation(headers)
-                if operation_name is not None:
-                    body = await _read_body(receive)
-                    if body is None:
-                        return
-                    response = await invoke(starlette.state.runtime, headers, body, CONTROL, operation_name)
-                    await response(scope, receive, send)
-                    return
-            elif path in aws_posts:
-                service, operation_name = rest_routes()[("POST", path)]
-                body = await _read_body(receive)
-                if body is None:
-                    return
-                response = await invoke(starlette.state.runtime, headers, body, service, operation_name)
-                await response(scope, receive, send)
-                return
-        await starlette(scope, receive, send)
+        a tenth of the server's time per call."""
+        target = _aws_operation(scope, aws_posts)
+        if target is None:
+            await starlette(scope, receive, send)
+            return
+        headers, service, operation_name = target
+        body = await _read_body(receive)
+        if body is not None:
+            response = await invoke(starlette.state.runtime, headers, body, service, operation_name)
+            await response(scope, receive, send)
 
     return app
+
+
+def _aws_operation(scope: Scope, aws_posts: set[str]) -> tuple[Headers, str, str] | None:
+    """(headers, service, operation) of a well-formed AWS call; None for anything Starlette should answer."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    headers = Headers(scope=scope)
+    path = scope["path"]
+    if path == "/":
+        operation_name = control_plane_operation(headers)
+        return (headers, CONTROL, operation_name) if operation_name is not None else None
+    if path in aws_posts:
+        return (headers, *rest_routes()[("POST", path)])
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -363,7 +363,9 @@ class BenchStore:
 
         def put_items(tx: IngestTx) -> None:
             for i in range(ITEMS):
-                tx.upsert_item(group, f"item-{i}", {"PRICE": 20.0, "MARGIN": 1.0 + i % 7}, self.now)
+                tx.upsert_records(
+                    "items", group, [(f"item-{i}", {"PRICE": 20.0, "MARGIN": 1.0 + i % 7})], self.now, "live"
+                )
 
         self.store.submit(put_items).result()
 

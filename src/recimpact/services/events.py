@@ -8,8 +8,6 @@ all of it is on disk.
 
 from __future__ import annotations
 
-from typing import Any
-
 from recimpact.domain.attribution import (
     MAX_SOURCES_PER_DATASET_GROUP,
     live_contributions,
@@ -18,6 +16,7 @@ from recimpact.domain.attribution import (
 )
 from recimpact.domain.errors import InvalidInputException, LimitExceededException, ResourceNotFoundException
 from recimpact.domain.events import Interaction, parse_event, parse_properties
+from recimpact.services.common import camel
 from recimpact.services.context import RequestContext
 from recimpact.services.ingest_targets import IngestTarget, for_dataset, for_tracking_id
 from recimpact.services.registry import EVENTS, Params, operation
@@ -71,48 +70,38 @@ def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction],
     return appended
 
 
-def _records(ctx: RequestContext, params: Params, dataset_type: str, list_member: str, id_member: str) -> Any:
+async def _put_records(ctx: RequestContext, params: Params, dataset_type: str, list_member: str) -> None:
+    """PutItems / PutUsers: each record replaced whole by its id, all of one call in one transaction."""
     target = for_dataset(ctx, params["datasetArn"])
     if target.datasets.get(dataset_type) != params["datasetArn"]:
         raise InvalidInputException(f"{params['datasetArn']} is not an {dataset_type.capitalize()} dataset")
     schema = target.schemas[dataset_type]
-    excluded = frozenset({id_member})
+    id_field = "ITEM_ID" if dataset_type == "ITEMS" else "USER_ID"
+    id_member = camel(id_field.lower())  # ITEM_ID → itemId
     records = [
         (
-            record[camel_id(id_member)],
-            parse_properties(record.get("properties"), schema, excluded, f"{list_member}.{i + 1}"),
+            record[id_member],
+            parse_properties(
+                record.get("properties"), schema, frozenset({id_field}), f"{list_member}.{i + 1}"
+            ),
         )
         for i, record in enumerate(params[list_member])
     ]
-    return target, records
+    now = ctx.clock()
+    table = dataset_type.lower()
 
+    def work(tx: IngestTx) -> None:
+        tx.upsert_records(table, target.dataset_group_arn, records, now, "live")
 
-def camel_id(field: str) -> str:
-    """ITEM_ID → itemId: the member that carries a dataset's id field."""
-    head, *rest = field.lower().split("_")
-    return head + "".join(part.capitalize() for part in rest)
+    await ctx.events.submit_async(work)
 
 
 @operation(EVENTS, "PutItems")
 async def put_items(ctx: RequestContext, params: Params) -> None:
     """Items are upserted whole; SUM(ITEMS.col) reads the item as it is when each event arrives."""
-    target, records = _records(ctx, params, "ITEMS", "items", "ITEM_ID")
-    now = ctx.clock()
-
-    def work(tx: IngestTx) -> None:
-        for item_id, properties in records:
-            tx.upsert_item(target.dataset_group_arn, item_id, properties, now)
-
-    await ctx.events.submit_async(work)
+    await _put_records(ctx, params, "ITEMS", "items")
 
 
 @operation(EVENTS, "PutUsers")
 async def put_users(ctx: RequestContext, params: Params) -> None:
-    target, records = _records(ctx, params, "USERS", "users", "USER_ID")
-    now = ctx.clock()
-
-    def work(tx: IngestTx) -> None:
-        for user_id, properties in records:
-            tx.upsert_user(target.dataset_group_arn, user_id, properties, now)
-
-    await ctx.events.submit_async(work)
+    await _put_records(ctx, params, "USERS", "users")

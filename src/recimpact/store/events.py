@@ -253,12 +253,6 @@ class IngestTx:
         found = self._items[key] = json.loads(row[0]) if row else None
         return found
 
-    def upsert_item(self, dataset_group: str, item_id: str, properties: dict[str, Any], now: float) -> None:
-        self.upsert_records("items", dataset_group, [(item_id, properties)], now, "live")
-
-    def upsert_user(self, dataset_group: str, user_id: str, properties: dict[str, Any], now: float) -> None:
-        self.upsert_records("users", dataset_group, [(user_id, properties)], now, "live")
-
     def upsert_records(
         self,
         table: str,

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from recimpact.domain.arns import Scope
+from recimpact.domain.resources import TRAINABLE, DatasetImportJob
 from recimpact.engine.base import Engine, create_engine
 from recimpact.jobs import JobRunner
 from recimpact.services.context import RequestContext
 from recimpact.services.import_execution import JobEnvironment, JobProgress, fail_job, run_import_job
+from recimpact.services.training_execution import run_training
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog
@@ -27,8 +29,11 @@ class Runtime:
         self.events = EventStore(self.data_dir / "events.sqlite3")
         self.shared: dict[str, Any] = {}
         self.progress: dict[str, JobProgress] = {}  # import jobs run (or queued) since this server started
-        self.jobs = JobRunner(self.catalog, self._run_job)
+        self.jobs = JobRunner(self.catalog, self._run_job, (DatasetImportJob,), "jobs")
         self.jobs.start()
+        # Training has a runner of its own: a recommender need not wait behind a long import.
+        self.training = JobRunner(self.catalog, self._train, TRAINABLE, "training")
+        self.training.start()
         self.publisher: CloudWatchPublisher | None = None
         if settings.publishes_to_cloudwatch:
             self.publisher = CloudWatchPublisher(
@@ -53,6 +58,9 @@ class Runtime:
         )
         run_import_job(env, arn)
 
+    def _train(self, arn: str) -> None:
+        run_training(self.catalog, self.events, self.data_dir, arn)
+
     def _cloudwatch_client(self, region: str) -> Any:
         """CloudWatch in the dataset group's region; credentials from boto3's usual chain (environment,
         profile, instance role), as any AWS tool finds them."""
@@ -69,11 +77,15 @@ class Runtime:
             events=self.events,
             settings=self.settings,
             jobs=self.jobs,
+            training=self.training,
             shared=self.shared,
         )
 
     def close(self) -> None:
         self.jobs.close()
+        self.training.close()
+        for model in self.shared.get("models", {}).values():
+            model.close()
         if self.publisher is not None:
             self.publisher.close()
         if "engine" in self.__dict__:

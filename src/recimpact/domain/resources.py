@@ -183,7 +183,117 @@ class DatasetImportJob(Resource):
         return self.dataset_arn
 
 
+@dataclass(kw_only=True)
+class Recommender(Resource):
+    """A domain use case (``aws-ecomm-*``), trained from the dataset group's interactions when created."""
+
+    kind: ClassVar[str] = "recommender"
+
+    dataset_group_arn: str
+    recipe_arn: str
+    recommender_config: dict[str, Any] = field(default_factory=dict)
+    status: str = CREATE_PENDING
+    failure_reason: str | None = None
+    model_metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+    model: str | None = field(default=None, metadata={"internal": True})  # model file, relative to data dir
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_group_arn
+
+
+@dataclass(kw_only=True)
+class Solution(Resource):
+    """A custom recipe's configuration; each CreateSolutionVersion trains a model from it."""
+
+    kind: ClassVar[str] = "solution"
+
+    dataset_group_arn: str
+    recipe_arn: str
+    event_type: str | None = None
+    perform_hpo: bool = False
+    perform_auto_ml: bool = False
+    perform_auto_training: bool = False
+    perform_incremental_update: bool = False
+    solution_config: dict[str, Any] = field(default_factory=dict)
+    status: str = ACTIVE
+    latest_solution_version: dict[str, Any] | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.dataset_group_arn
+
+
+@dataclass(kw_only=True)
+class SolutionVersion(Resource):
+    kind: ClassVar[str] = "solution-version"
+
+    solution_arn: str
+    dataset_group_arn: str
+    recipe_arn: str
+    event_type: str | None = None
+    training_mode: str = "FULL"
+    training_type: str = "MANUAL"
+    training_hours: float | None = None
+    status: str = CREATE_PENDING
+    failure_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+    model: str | None = field(default=None, metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.solution_arn
+
+    def summary(self) -> dict[str, Any]:
+        """The SolutionVersionSummary a Solution shows as ``latestSolutionVersion``."""
+        return {
+            "solutionVersionArn": self.arn,
+            "status": self.status,
+            "trainingMode": self.training_mode,
+            "trainingType": self.training_type,
+            "creationDateTime": self.creation_date_time,
+            "lastUpdatedDateTime": self.last_updated_date_time,
+            "failureReason": self.failure_reason,
+        }
+
+
+@dataclass(kw_only=True)
+class Campaign(Resource):
+    """Deploys a solution version: GetRecommendations with ``campaignArn`` answers from its model."""
+
+    kind: ClassVar[str] = "campaign"
+
+    solution_version_arn: str
+    solution_arn: str = field(default="", metadata={"internal": True})
+    dataset_group_arn: str = field(default="", metadata={"internal": True})
+    min_provisioned_tps: int = 1
+    campaign_config: dict[str, Any] = field(default_factory=dict)
+    status: str = ACTIVE
+    failure_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict, metadata={"internal": True})
+
+    @property
+    def parent_arn(self) -> str | None:
+        return self.solution_arn
+
+
+# Records that a background worker takes from CREATE PENDING to ACTIVE or CREATE FAILED.
+TRAINABLE: tuple[type[Resource], ...] = (Recommender, SolutionVersion)
+
 RESOURCE_TYPES: dict[str, type[Resource]] = {
     cls.kind: cls
-    for cls in (DatasetGroup, Schema, Dataset, EventTracker, MetricAttribution, DatasetImportJob)
+    for cls in (
+        DatasetGroup,
+        Schema,
+        Dataset,
+        EventTracker,
+        MetricAttribution,
+        DatasetImportJob,
+        Recommender,
+        Solution,
+        SolutionVersion,
+        Campaign,
+    )
 }

@@ -4,12 +4,16 @@ Importing this package registers every operation handler (see ``registry``).
 """
 
 from recimpact.services import (  # noqa: F401  (imported for their registrations)
+    campaigns,
     dataset_groups,
     datasets,
     event_trackers,
     events,
     import_jobs,
     metric_attributions,
+    recommendations,
+    recommenders,
     schemas,
+    solutions,
     tags,
 )

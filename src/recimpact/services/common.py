@@ -25,9 +25,18 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 100
 
 
+# Members whose AWS spelling keeps an acronym upper-case.
+_ACRONYMS = {
+    "performHpo": "performHPO",
+    "performAutoMl": "performAutoML",
+    "minProvisionedTps": "minProvisionedTPS",
+}
+
+
 def camel(snake: str) -> str:
     head, *rest = snake.split("_")
-    return head + "".join(part.capitalize() for part in rest)
+    name = head + "".join(part.capitalize() for part in rest)
+    return _ACRONYMS.get(name, name)
 
 
 def wire_view(obj: Any) -> Any:

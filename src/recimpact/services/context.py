@@ -14,7 +14,7 @@ from recimpact.store.events import EventStore
 
 
 class JobQueue(Protocol):
-    """Background work (import jobs) handed off by a request and run by the server's job runner."""
+    """Background work (import jobs, training) handed off by a request and run by one of the server's runners."""
 
     def submit(self, arn: str) -> None: ...
 
@@ -25,7 +25,8 @@ class RequestContext:
     catalog: Catalog
     events: EventStore
     settings: Settings = field(default_factory=Settings)
-    jobs: JobQueue | None = None
+    jobs: JobQueue | None = None  # import jobs
+    training: JobQueue | None = None  # recommenders and solution versions to train
     # Per-server memo for derived configuration (services key their entries by catalog generation).
     shared: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests may pin it

@@ -166,7 +166,7 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
         progress.phase = "committing"
         env.events.submit(unit).result()
     except BaseException:
-        part.unlink(missing_ok=True)
+        _discard(part)
         raise
     with env.catalog.transaction() as tx:
         current = tx.get(Dataset, dataset.arn)
@@ -185,8 +185,16 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
             stored.last_updated_date_time = time.time()
             tx.put(stored)
     for old in replaced:
-        (env.data_dir / old).unlink(missing_ok=True)
+        _discard(env.data_dir / old)
     progress.phase = "done"
+
+
+def _discard(part: Path) -> None:
+    """Remove a stored part: one Parquet file (DuckDB) or a folder of them (Spark)."""
+    if part.is_dir():
+        shutil.rmtree(part, ignore_errors=True)
+    else:
+        part.unlink(missing_ok=True)
 
 
 def _estimate_rows(path: Path) -> int:

@@ -20,7 +20,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,8 +82,11 @@ CREATE TABLE IF NOT EXISTS sources (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS recommendations (
     recommendation_id TEXT PRIMARY KEY,
-    source            TEXT NOT NULL,
-    issued_at         REAL NOT NULL
+    source            TEXT NOT NULL,   -- the recommender or campaign ARN that issued it
+    issued_at         REAL NOT NULL,
+    dataset_group     TEXT,            -- NULL for ids recorded before recimpact served recommendations
+    user_id           TEXT,
+    items             TEXT             -- JSON list of the item ids shown, in order (the exposures)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series (
     series_id    TEXT NOT NULL,
@@ -196,9 +199,25 @@ class IngestTx:
         ).fetchone()
         return row[0] if row else None
 
-    def record_recommendation(self, recommendation_id: str, source: str, issued_at: float) -> None:
+    def record_recommendation(
+        self,
+        recommendation_id: str,
+        source: str,
+        issued_at: float,
+        dataset_group: str | None = None,
+        user_id: str | None = None,
+        items: Sequence[str] = (),
+    ) -> None:
         self._conn.execute(
-            "INSERT OR IGNORE INTO recommendations VALUES (?, ?, ?)", (recommendation_id, source, issued_at)
+            "INSERT OR IGNORE INTO recommendations VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                recommendation_id,
+                source,
+                issued_at,
+                dataset_group,
+                user_id,
+                json.dumps(list(items), separators=(",", ":")),
+            ),
         )
 
     def known_sources(self, dataset_group: str) -> set[str]:
@@ -329,6 +348,14 @@ def _resolve_on_loop(batch: list[tuple[asyncio.Future[Any], Any, BaseException |
             future.set_exception(error)
 
 
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added since a data directory was created (SQLite adds a column without rewriting the table)."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(recommendations)")}
+    for column in ("dataset_group", "user_id", "items"):
+        if column not in have:
+            conn.execute(f"ALTER TABLE recommendations ADD COLUMN {column} TEXT")
+
+
 class EventStore:
     """``<data dir>/events.sqlite3``. Writes go through ``submit`` (one writer thread, group commit); reads use a
     separate connection, which WAL lets run beside the writer."""
@@ -337,6 +364,7 @@ class EventStore:
         self._path = str(path)
         self._writer = self._connect()
         self._writer.executescript(_DDL)
+        _migrate(self._writer)
         # Checkpoints run on their own thread (below), never inside a commit the callers are waiting for.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._reader = self._connect()
@@ -482,6 +510,22 @@ class EventStore:
                 )
             )
         return found
+
+    def interactions(self, dataset_group: str) -> Iterator[tuple[str, str, str, float]]:
+        """(user id, item id, event type, timestamp) of every stored event of a group, streamed on a connection
+        of its own so that a long read (model training) never holds up other readers."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT e.user_id, e.item_id, e.event_type, e.sent_at FROM events e"
+                " JOIN dataset_groups g ON g.id = e.group_id"
+                " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL",
+                (dataset_group,),
+            )
+            while batch := rows.fetchmany(10_000):
+                yield from batch
+        finally:
+            conn.close()
 
     def sources_of(self, dataset_group: str) -> set[str]:
         return {

@@ -1,0 +1,159 @@
+"""GetRecommendations (personalize-runtime): items from an ACTIVE recommender or campaign, and a
+``recommendationId`` that the event store maps back to the issuing ARN, so that events carrying it are attributed
+to that recommender or campaign. The id and the items shown (the exposures) are durable before the answer leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recimpact.domain import resources
+from recimpact.domain.errors import InvalidInputException, ResourceNotFoundException
+from recimpact.domain.recipes import Recipe, recipe_by_arn
+from recimpact.domain.resources import Campaign, Recommender, SolutionVersion
+from recimpact.recommend.model import TrainedModel
+from recimpact.services.common import visible
+from recimpact.services.context import RequestContext
+from recimpact.services.registry import RUNTIME, Params, operation
+from recimpact.store.events import IngestTx
+
+DEFAULT_RESULTS = 25
+MAX_RESULTS = 500
+
+
+@dataclass(frozen=True)
+class Serving:
+    """What answers for one recommender or campaign ARN, until the catalog changes."""
+
+    arn: str
+    account: str
+    region: str
+    dataset_group_arn: str
+    recipe: Recipe
+    status: str
+    model: str | None
+
+
+def _serving(ctx: RequestContext, arn: str) -> Serving:
+    memo = ctx.shared.setdefault("serving", {"generation": -1, "entries": {}})
+    if memo["generation"] != ctx.catalog.generation:
+        memo["generation"] = ctx.catalog.generation
+        memo["entries"] = {}
+    entries: dict[str, Serving | None] = memo["entries"]
+    if arn not in entries:
+        entries[arn] = _lookup(ctx, arn)
+    found = entries[arn]
+    if found is None or (found.account, found.region) != (ctx.scope.account, ctx.scope.region):
+        raise ResourceNotFoundException(f"Resource {arn} does not exist.")
+    return found
+
+
+def _lookup(ctx: RequestContext, arn: str) -> Serving | None:
+    with ctx.catalog.transaction() as tx:
+        recommender = tx.get(Recommender, arn)
+        if recommender is not None:
+            return Serving(
+                arn,
+                recommender.account,
+                recommender.region,
+                recommender.dataset_group_arn,
+                recipe_by_arn(recommender.recipe_arn),
+                recommender.status,
+                recommender.model,
+            )
+        campaign = tx.get(Campaign, arn)
+        if campaign is None or not visible(campaign, ctx):
+            return None
+        version = tx.get(SolutionVersion, campaign.solution_version_arn)
+        if version is None:
+            return None
+        return Serving(
+            arn,
+            campaign.account,
+            campaign.region,
+            campaign.dataset_group_arn,
+            recipe_by_arn(version.recipe_arn),
+            campaign.status if version.status == resources.ACTIVE else version.status,
+            version.model,
+        )
+
+
+def _model(ctx: RequestContext, serving: Serving) -> TrainedModel:
+    """Models stay open once used; a retrained model is a new file, so a stale one is never served."""
+    assert serving.model is not None
+    models: dict[str, TrainedModel] = ctx.shared.setdefault("models", {})
+    model = models.get(serving.model)
+    if model is None:
+        model = models[serving.model] = TrainedModel(Path(ctx.settings.data_dir) / serving.model)
+    return model
+
+
+@operation(RUNTIME, "GetRecommendations")
+async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, Any]:
+    recommender_arn, campaign_arn = params.get("recommenderArn"), params.get("campaignArn")
+    if bool(recommender_arn) == bool(campaign_arn):
+        raise InvalidInputException("Specify exactly one of recommenderArn and campaignArn")
+    arn = recommender_arn or campaign_arn
+    assert arn is not None
+    # The lookups may touch the catalog and the model file: on a worker thread, never on the event loop.
+    item_list, serving = await asyncio.to_thread(_recommend, ctx, params, arn)
+    recommendation_id = f"RID-{uuid.uuid4()}"
+    issued_at = ctx.clock()
+    user_id = params.get("userId")
+    shown = [entry["itemId"] for entry in item_list]
+
+    def record(tx: IngestTx) -> None:
+        tx.record_recommendation(recommendation_id, arn, issued_at, serving.dataset_group_arn, user_id, shown)
+
+    await ctx.events.submit_async(record)
+    return {"itemList": item_list, "recommendationId": recommendation_id}
+
+
+def _recommend(ctx: RequestContext, params: Params, arn: str) -> tuple[list[dict[str, Any]], Serving]:
+    serving = _serving(ctx, arn)
+    if serving.status != resources.ACTIVE or serving.model is None:
+        raise ResourceNotFoundException(
+            f"{arn} is {serving.status}: it answers GetRecommendations once ACTIVE"
+        )
+    user_id, item_id = params.get("userId"), params.get("itemId")
+    recipe = serving.recipe
+    if recipe.needs_user and not user_id:
+        raise InvalidInputException(f"userId is required: {recipe.name} recommends items for a user")
+    if recipe.needs_item and not item_id:
+        raise InvalidInputException(f"itemId is required: {recipe.name} recommends items related to an item")
+    if params.get("filterArn"):
+        raise ResourceNotFoundException(f"Resource {params['filterArn']} does not exist.")
+    if params.get("promotions"):
+        raise InvalidInputException("promotions are not supported")
+    count = params.get("numResults", DEFAULT_RESULTS)
+    if count > MAX_RESULTS:
+        raise InvalidInputException(f"numResults must be at most {MAX_RESULTS}")
+    ranked = _model(ctx, serving).recommend(user_id, item_id, count)
+    item_list: list[dict[str, Any]] = [{"itemId": item, "score": score} for item, score in ranked]
+    columns = (params.get("metadataColumns") or {}).get("ITEMS")
+    if columns:
+        _add_metadata(ctx, serving.dataset_group_arn, item_list, columns)
+    return item_list, serving
+
+
+def _add_metadata(
+    ctx: RequestContext, group: str, item_list: list[dict[str, Any]], columns: list[str]
+) -> None:
+    """``metadataColumns``: the named Items columns of each item, as strings (AWS's metadata map)."""
+    ids = [entry["itemId"] for entry in item_list]
+    if not ids:
+        return
+    marks = ", ".join("?" * len(ids))
+    rows = ctx.events.read(
+        f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
+        [group, *ids],
+    )
+    found = {item: json.loads(props) for item, props in rows}
+    for entry in item_list:
+        props = found.get(entry["itemId"], {})
+        entry["metadata"] = {c: str(props[c.upper()]) for c in columns if props.get(c.upper()) is not None}

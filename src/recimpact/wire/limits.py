@@ -6,7 +6,7 @@ arrive. A client past a limit gets an AWS-format error (``RequestEntityTooLargeE
   call at most ``BODY_BYTES`` (PutItems: 10 items of 32,000-character properties). A declared Content-Length over
   the limit is refused before a byte of the body is read; a chunked body is cut off once it passes the limit.
 - The body must arrive within ``BODY_SECONDS``; the request line and headers (at most ``HEAD_BYTES``) within
-  ``HEAD_SECONDS`` of the connection's first byte. uvicorn itself bounds neither, so a client trickling its headers
+  ``HEAD_SECONDS`` of the connection's opening or the request's first byte. uvicorn itself bounds neither, so a client trickling its headers
   would hold a connection open indefinitely: ``GuardedHttpToolsProtocol`` adds both bounds.
 """
 
@@ -21,12 +21,14 @@ from starlette.types import Receive
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from recimpact.domain.errors import RequestEntityTooLargeException, RequestTimeoutException
+from recimpact.settings import env_flag
 
 EVENTS_BODY_BYTES = 128 * 1024
 BODY_BYTES = 2 * 1024 * 1024
-BODY_SECONDS = 30.0
 HEAD_BYTES = 64 * 1024
-HEAD_SECONDS = 10.0
+# Deadlines, in seconds; RECIMPACT_BODY_TIMEOUT and RECIMPACT_HEAD_TIMEOUT change them.
+BODY_SECONDS = float(env_flag("BODY_TIMEOUT") or 30.0)
+HEAD_SECONDS = float(env_flag("HEAD_TIMEOUT") or 10.0)
 
 _BODY_LIMITS = {"/events": EVENTS_BODY_BYTES}
 

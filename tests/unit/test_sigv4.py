@@ -286,3 +286,47 @@ def test_credentials_file_loads_keys_with_their_accounts(tmp_path: Path) -> None
 def test_a_bad_credentials_file_is_refused_with_the_reason(tmp_path: Path, text: str, reason: str) -> None:
     with pytest.raises(CredentialsFileError, match=reason):
         load_credentials(write(tmp_path, text))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    authorization=st.one_of(
+        st.text(max_size=300),
+        st.lists(
+            st.sampled_from(
+                [
+                    "AWS4-HMAC-SHA256 ",
+                    "Credential=",
+                    "/",
+                    ",",
+                    "=",
+                    "SignedHeaders=",
+                    "Signature=",
+                    "AKIDALPHA",
+                    "20260314",
+                    "host;x-amz-date",
+                    "personalize",
+                    "aws4_request",
+                    " ",
+                    "\u00e9",
+                    "\x00",
+                ]
+            ),
+            max_size=30,
+        ).map("".join),
+    ),
+    amz_date=st.one_of(st.none(), st.text(max_size=20), st.just("20260314T150926Z")),
+    token=st.one_of(st.none(), st.text(max_size=10)),
+)
+def test_any_authorization_header_is_either_verified_or_refused_with_an_aws_error(
+    authorization: str, amz_date: str | None, token: str | None
+) -> None:
+    raw = [(b"host", b"127.0.0.1:8787"), (b"authorization", authorization.encode("utf-8", "surrogatepass"))]
+    if amz_date is not None:
+        raw.append((b"x-amz-date", amz_date.encode("utf-8", "surrogatepass")))
+    if token is not None:
+        raw.append((b"x-amz-security-token", token.encode("utf-8", "surrogatepass")))
+    request = HttpRequest("POST", b"/", b"", Headers(raw=raw), b"{}")
+    with pytest.raises(ServiceError) as info:
+        authenticator().caller(request)
+    assert info.value.status in (400, 403)

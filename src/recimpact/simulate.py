@@ -83,13 +83,16 @@ class User:
 
 @dataclass(frozen=True)
 class Source:
-    """A carousel and who fills it. ``relevance`` is the chance each slot holds an item of the user's persona;
-    ``conversion_lift`` multiplies the chance that a viewed item is added to the cart (1.2 = converts 20% better)."""
+    """A carousel and who fills it. ``relevance`` is the chance each slot holds an item of the user's persona (for
+    carousels the site fills itself); ``conversion_lift`` multiplies the chance that a viewed item is added to the
+    cart (1.2 = converts 20% better). With ``arn`` (a recommender or campaign), live traffic fills the carousel
+    through GetRecommendations instead, and its events carry the ``recommendationId``."""
 
     name: str
     share: float  # of sessions
-    relevance: float
+    relevance: float = 0.3
     conversion_lift: float = 1.0
+    arn: str | None = None
 
 
 DEFAULT_SOURCES = (
@@ -128,6 +131,7 @@ class RetailSite:
             User(f"user-{u:06d}", tuple(rng.sample(sorted(CATEGORIES), k=rng.choice((1, 1, 2)))))
             for u in range(self.n_users)
         ]
+        self._by_id = {item.item_id: item for item in self.items}
         self._by_category: dict[str, list[Item]] = {}
         for item in self.items:
             self._by_category.setdefault(item.category_l1, []).append(item)
@@ -155,30 +159,46 @@ class RetailSite:
             user = rng.choice(self.users)
             source = rng.choices(self.sources, weights)[0]
             moment = rng.randrange(start, max(start + 1, end - 600))
-            session_id = f"s-{start}-{number}"
-            for item in self._carousel(rng, user, source):
-                if rng.random() > 0.55:  # not every slot is looked at
-                    continue
-                moment += rng.randrange(5, 40)
-                yield Interaction(user.user_id, item.item_id, moment, "View", source.name, session_id)
-                relevant = item.category_l1 in user.personas
-                p_cart = self.add_to_cart_rate * (1.0 if relevant else 0.35) * source.conversion_lift
-                if rng.random() < p_cart:
-                    moment += rng.randrange(10, 60)
-                    yield Interaction(
-                        user.user_id, item.item_id, moment, "AddToCart", source.name, session_id
-                    )
-                    if rng.random() < self.purchase_rate:
-                        moment += rng.randrange(30, 180)
-                        yield Interaction(
-                            user.user_id, item.item_id, moment, "Purchase", source.name, session_id
-                        )
+            carousel = self.carousel(rng, user, source)
+            yield from self.browse(rng, user, carousel, source, moment, f"s-{start}-{number}")
 
-    def _carousel(self, rng: random.Random, user: User, source: Source) -> list[Item]:
+    def browse(
+        self,
+        rng: random.Random,
+        user: User,
+        carousel: list[Item],
+        source: Source,
+        moment: int,
+        session_id: str,
+    ) -> Iterator[Interaction]:
+        """What a user does with a carousel: looks at some slots (View); an item of their persona is added to the
+        cart more often, and the source's lift multiplies that chance; some carts are bought (Purchase)."""
+        for item in carousel:
+            if rng.random() > 0.55:  # not every slot is looked at
+                continue
+            moment += rng.randrange(5, 40)
+            yield Interaction(user.user_id, item.item_id, moment, "View", source.name, session_id)
+            relevant = item.category_l1 in user.personas
+            p_cart = self.add_to_cart_rate * (1.0 if relevant else 0.35) * source.conversion_lift
+            if rng.random() < p_cart:
+                moment += rng.randrange(10, 60)
+                yield Interaction(user.user_id, item.item_id, moment, "AddToCart", source.name, session_id)
+                if rng.random() < self.purchase_rate:
+                    moment += rng.randrange(30, 180)
+                    yield Interaction(user.user_id, item.item_id, moment, "Purchase", source.name, session_id)
+
+    def item(self, item_id: str) -> Item | None:
+        return self._by_id.get(item_id)
+
+    def items_of(self, category_l1: str) -> list[Item]:
+        return self._by_category[category_l1]
+
+    def carousel(self, rng: random.Random, user: User, source: Source) -> list[Item]:
+        """A carousel the site fills itself: each slot of the user's persona with the source's relevance."""
         shown = []
         for _ in range(self.carousel_size):
             if rng.random() < source.relevance:
-                shown.append(rng.choice(self._by_category[rng.choice(user.personas)]))
+                shown.append(rng.choice(self.items_of(rng.choice(user.personas))))
             else:
                 shown.append(rng.choice(self.items))
         return shown

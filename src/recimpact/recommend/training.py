@@ -85,6 +85,8 @@ class TrainingResult:
 
 def train(recipe: Recipe, event_type: str | None, data: TrainingData, model_path: Path) -> TrainingResult:
     """Train ``recipe`` on ``data`` and write the model to ``model_path`` (replaced whole, atomically)."""
+    if recipe.algorithm not in (POPULARITY, CO_OCCURRENCE, AFFINITY):
+        raise ValueError(f"unknown algorithm {recipe.algorithm}")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="recimpact-train-") as work:
         con = duckdb.connect(config={"memory_limit": "512MB", "temp_directory": work})
@@ -104,8 +106,6 @@ def train(recipe: Recipe, event_type: str | None, data: TrainingData, model_path
                     _write_neighbours(con, model)
                 if recipe.algorithm == AFFINITY:
                     _write_user_history(con, model)
-                elif recipe.algorithm != POPULARITY and recipe.algorithm != CO_OCCURRENCE:
-                    raise ValueError(f"unknown algorithm {recipe.algorithm}")
                 model.commit()
             finally:
                 model.close()
@@ -129,7 +129,9 @@ def _load(con: duckdb.DuckDBPyConnection, data: TrainingData, work: Path) -> Non
         " columns = {'user_id': 'VARCHAR', 'item_id': 'VARCHAR', 'event_type': 'VARCHAR', 'ts': 'DOUBLE'})",
         [str(live_csv)],
     )
-    for part in data.bulk_parts:
+    for stored in data.bulk_parts:
+        # A part is one Parquet file, or a folder of them when an engine writes in parallel (Spark).
+        part = stored / "*.parquet" if stored.is_dir() else stored
         columns = {
             row[0].upper(): row[0]
             for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(part)]).fetchall()

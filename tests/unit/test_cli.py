@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from recimpact.cli import app
+from recimpact.cli_output import OutputFormat
 from tests.server import ServerProcess
 
 runner = CliRunner()
@@ -64,7 +65,7 @@ def test_no_arguments_shows_help() -> None:
 
 
 def test_serve_help_lists_every_flag() -> None:
-    result = runner.invoke(app, ["serve", "--help"], terminal_width=200)
+    result = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     for flag in (
         "--host",
@@ -183,3 +184,74 @@ def test_data_dir_from_the_environment_is_used(tmp_path: Path) -> None:
         get_json(f"{server.url}/health")
     assert data_dir.is_dir()
     assert any(data_dir.iterdir())
+
+
+# --- every command ------------------------------------------------------------------------------------------------
+
+
+def _commands() -> list[tuple[str, ...]]:
+    """Every command path of the CLI, walked from the Typer app (so commands added later are covered too)."""
+    import typer.main
+
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        found.append(path)
+        for name, sub in getattr(command, "commands", {}).items():  # a group (Typer ships its own click)
+            walk(sub, (*path, name))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def test_the_top_level_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    for command in ("serve", "demo", "metrics", "import", "reports", "attribution"):
+        assert command in result.output
+    assert {("attribution", c) for c in ("create", "describe", "update", "delete", "list")} <= set(
+        _commands()
+    )
+    assert {("reports", "list"), ("reports", "get")} <= set(_commands())
+
+
+@pytest.mark.parametrize("path", _commands(), ids=lambda p: " ".join(p) or "recimpact")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_format_means_the_same_everywhere() -> None:
+    """Every command that prints data takes --format with the same three choices, table by default."""
+    import typer.main
+
+    with_format = []
+    root = typer.main.get_command(app)
+    for path in _commands():
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        for param in command.params:
+            if "--format" in getattr(param, "opts", []):
+                assert param.default in ("table", OutputFormat.table), path
+                with_format.append(path)
+    for path in with_format:
+        result = runner.invoke(app, [*path, "--format", "xml"], env={"COLUMNS": "200"})
+        assert result.exit_code == 2, path
+        for choice in ("csv", "table", "json"):
+            assert choice in result.output, path
+    expected = {("metrics",), ("reports", "list"), ("attribution", "describe"), ("attribution", "list")}
+    assert expected <= set(with_format)
+
+
+def test_an_aws_error_nothing_caught_is_one_line(tmp_path: Path) -> None:
+    """The safety net: a network error outside any command's own handling still ends without a traceback."""
+    url = f"http://127.0.0.1:{free_port()}"
+    dataset = "arn:aws:personalize:us-east-1:000000000000:dataset/g/INTERACTIONS"
+    result = run_cli(
+        "import", "--endpoint-url", url, "--dataset-arn", dataset, "--data-location", "file:///x.csv"
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "cannot reach" in result.stderr

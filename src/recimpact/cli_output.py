@@ -1,0 +1,118 @@
+"""What every ``recimpact`` command shares: the ``--format`` choice, the consoles, and errors as one readable line
+(the AWS error class and message, never a traceback)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    csv = "csv"
+    table = "table"
+    json = "json"
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def aws_message(exc: BaseException) -> str | None:
+    """The one line to show for an error of boto3 or of the network, or None for anything else."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, ParamValidationError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'Error')}: {error.get('Message', '')}"
+    if isinstance(exc, EndpointConnectionError):
+        return f"cannot reach {exc.kwargs.get('endpoint_url', 'the server')}"
+    if isinstance(exc, ParamValidationError):
+        return "invalid request: " + str(exc.kwargs.get("report", exc)).strip().replace("\n", "; ")
+    if isinstance(exc, BotoCoreError):
+        return str(exc)
+    return None
+
+
+@contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn boto3's errors into ``fail``: the AWS error class and message, exit code 2."""
+    try:
+        yield
+    except Exception as exc:
+        message = aws_message(exc)
+        if message is None:
+            raise
+        fail(message)
+
+
+def run(app: Callable[[], Any]) -> None:
+    """Run the Typer app; an AWS or network error no command caught still ends as one line, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        message = aws_message(exc)
+        if message is None:
+            raise
+        errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+def plain(value: Any) -> Any:
+    """A value as JSON shows it: datetimes as ISO 8601 (UTC), containers recursively."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def print_json(data: Any) -> None:
+    """JSON on standard output, never wrapped or coloured, so a pipe gets a valid document."""
+    sys.stdout.write(json.dumps(plain(data), indent=2) + "\n")
+
+
+def print_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    sys.stdout.write(buffer.getvalue())
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(plain(v)) for v in row))
+    console.print(table)
+
+
+def print_rows(
+    fmt: OutputFormat, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
+) -> None:
+    """Rows in the chosen format: a Rich table, CSV with a header, or a JSON list of objects."""
+    rows = [[plain(v) for v in row] for row in rows]
+    if fmt == OutputFormat.json:
+        print_json([dict(zip(columns, row, strict=True)) for row in rows])
+    elif fmt == OutputFormat.csv:
+        print_csv(columns, rows)
+    else:
+        print_table(title, columns, rows)

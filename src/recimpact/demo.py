@@ -1,10 +1,12 @@
 """``recimpact demo``: the whole story on the embedded server, through boto3 as a user would write it.
 
 Dataset group → schemas → datasets → event tracker → the launch post's metric attribution (``countViews`` =
-SAMPLECOUNT() of View, ``sumMargin`` = SUM(ITEMS.MARGIN) of Purchase); then a synthetic retail site's week of
-history imported in bulk with its attribution report, two hours of live traffic through PutEvents, and the
-per-source comparison from both. The simulated sources have known effects (``recommended_for_you`` converts 20%
-better), so the numbers can be checked against the truth.
+SAMPLECOUNT() of View, ``sumMargin`` = SUM(ITEMS.MARGIN) of Purchase); a synthetic retail site's week of history
+imported in bulk with its attribution report; two recommenders trained on it; then a day of live traffic in which
+each session's carousel comes from one of the recommenders (GetRecommendations, events carrying the
+``recommendationId``) or from a partner's carousel (``eventAttributionSource``), and the per-source comparison of
+both. The simulated sources have known effects (``recommended-for-you`` converts 20% better, the partner 10% worse),
+so the numbers can be checked against the truth.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 import boto3
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from recimpact.client import get_series
@@ -29,15 +31,24 @@ from recimpact.simulate import (
     ITEMS_SCHEMA,
     SEED_METRICS,
     RetailSite,
+    Source,
     interactions_schema,
     write_interactions_csv,
 )
+from recimpact.traffic import run_live
 from recimpact.wire.server import EmbeddedServer
 
 _MARKER = ".recimpact-demo"
 
 INTERACTIONS_SCHEMA = interactions_schema(EVENT_ATTRIBUTION_SOURCE_FIELD)
 METRICS = SEED_METRICS
+RECOMMENDERS = {
+    "recommended-for-you": ("aws-ecomm-recommended-for-you", 1.2),
+    "viewed-x-also-viewed": ("aws-ecomm-customers-who-viewed-x-also-viewed", 1.0),
+}
+PARTNER = Source("partner_carousel", share=1 / 3, relevance=0.3, conversion_lift=0.9)
+HISTORY_SESSIONS = 12_000
+LIVE_SESSIONS = 2_000
 
 
 def _fresh(data_dir: Path) -> None:
@@ -60,7 +71,10 @@ def client(service: str, url: str) -> Any:
     )
 
 
-def run_demo(console: Console, data_dir: Path) -> None:
+def run_demo(
+    console: Console, data_dir: Path, live_sessions: int = LIVE_SESSIONS, keep_serving: bool = False
+) -> None:
+    started = time.monotonic()
     _fresh(data_dir)
     settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir)
     with EmbeddedServer(settings) as server:
@@ -69,22 +83,37 @@ def run_demo(console: Console, data_dir: Path) -> None:
         resources = _create_resources(console, personalize, data_dir)
         site = RetailSite(seed=7)
         history, report = _import_history(console, personalize, site, resources, data_dir)
-        sent = _live_traffic(console, client("personalize-events", server.url), site, resources)
+        recommenders = _train_recommenders(console, personalize, resources["group"])
+        sources = (
+            *(
+                Source(name, share=1 / 3, conversion_lift=RECOMMENDERS[name][1], arn=arn)
+                for name, arn in recommenders.items()
+            ),
+            PARTNER,
+        )
+        site = RetailSite(seed=7, sources=sources)
+        sent = _live_traffic(console, server.url, personalize, site, resources, live_sessions)
         live = get_series(server.url, resources["attribution"], None, None)["rows"]
-        _comparison(console, "Bulk history: the import job's S3 report", _read_report(report), history)
-        _comparison(console, "Live: today's PutEvents traffic, from the 15-minute series", live, sent)
+        names = {arn: f"recommender/{name}" for name, arn in recommenders.items()}
+        _comparison(console, "Bulk history: the import job's report", _read_report(report), history, {})
+        _comparison(console, "Live: today's traffic, from the 15-minute series", live, sent, names)
         console.print(f"report CSV: {report}", soft_wrap=True, highlight=False)
-        console.print(
-            f"live series: {server.url}/api/v1/series?metricAttributionArn={resources['attribution']}",
-            soft_wrap=True,
-            highlight=False,
-        )
-        console.print(
-            f"browse this data again: recimpact serve --data-dir {data_dir}  (then `recimpact metrics` / "
-            "`recimpact reports`)",
-            soft_wrap=True,
-            highlight=False,
-        )
+        console.print(f"dashboard:  {server.url}/", soft_wrap=True, highlight=False)
+        console.print(f"demo took {time.monotonic() - started:.0f} s", highlight=False)
+        if keep_serving:
+            console.print("serving the dashboard until Ctrl-C...")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+        else:
+            console.print(
+                f"browse this data again: recimpact serve --data-dir {data_dir}  (then open the dashboard, or "
+                "`recimpact metrics` / `recimpact reports`)",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 def _create_resources(console: Console, personalize: Any, data_dir: Path) -> dict[str, str]:
@@ -183,38 +212,61 @@ def _import_history(
     return _truth(history), str(reports[-1])
 
 
+def _train_recommenders(console: Console, personalize: Any, group: str) -> dict[str, str]:
+    """Two ECOMMERCE recommenders, trained in the background on the group's history."""
+    started = time.monotonic()
+    arns = {
+        name: personalize.create_recommender(
+            name=f"retail-demo-{name}",
+            datasetGroupArn=group,
+            recipeArn=f"arn:aws:personalize:::recipe/{recipe}",
+        )["recommenderArn"]
+        for name, (recipe, _) in RECOMMENDERS.items()
+    }
+    with console.status("training recommenders..."):
+        for arn in arns.values():
+            while True:
+                record = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+                if record["status"] == "CREATE FAILED":
+                    raise SystemExit(f"training {arn} failed: {record.get('failureReason')}")
+                if record["status"] == "ACTIVE":
+                    break
+                time.sleep(0.1)
+    console.print(
+        f"trained {len(arns)} recommenders in {time.monotonic() - started:.1f} s: {', '.join(arns)}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    return arns
+
+
 def _live_traffic(
-    console: Console, events: Any, site: RetailSite, resources: dict[str, str]
+    console: Console, url: str, personalize: Any, site: RetailSite, resources: dict[str, str], sessions: int
 ) -> dict[str, Counter[str]]:
-    """The last two hours of traffic, sent live through PutEvents, ten events per call."""
+    """A day of traffic up to now: GetRecommendations for the recommenders' carousels, PutEvents for what the
+    users did, ten events per call."""
     now = int(time.time())
-    sessions: dict[str, list[Any]] = {}
-    for interaction in site.sessions(1_500, now - 7200, now, seed=1):
-        sessions.setdefault(interaction.session_id, []).append(interaction)
-    total = sum(len(batch) for batch in sessions.values())
-    sent: list[Any] = []
-    with Progress(console=console) as progress:
-        task = progress.add_task("PutEvents (live traffic)", total=total)
-        for session_id, interactions in sessions.items():
-            for i in range(0, len(interactions), 10):
-                batch = interactions[i : i + 10]
-                events.put_events(
-                    trackingId=resources["tracking_id"],
-                    userId=batch[0].user_id,
-                    sessionId=session_id,
-                    eventList=[
-                        {
-                            "eventType": e.event_type,
-                            "itemId": e.item_id,
-                            "sentAt": e.timestamp,
-                            "metricAttribution": {"eventAttributionSource": e.source},
-                        }
-                        for e in batch
-                    ],
-                )
-                sent += batch
-                progress.advance(task, len(batch))
-    return _truth(sent)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("live sessions (GetRecommendations + PutEvents)", total=sessions)
+        truth = run_live(
+            site,
+            site.sources,
+            personalize,
+            client("personalize-runtime", url),
+            client("personalize-events", url),
+            resources["tracking_id"],
+            sessions,
+            now - 86400,
+            now,
+            seed=1,
+            on_progress=lambda _: progress.advance(task),
+        )
+    console.print(
+        f"sent {truth.total():,} events in {sessions:,} sessions ({truth.recommendation_calls:,} GetRecommendations)",
+        highlight=False,
+    )
+    return truth.events
 
 
 def _truth(interactions: list[Any]) -> dict[str, Counter[str]]:
@@ -231,7 +283,11 @@ def _read_report(path: str) -> list[dict[str, Any]]:
 
 
 def _comparison(
-    console: Console, title: str, rows: list[dict[str, Any]], truth: dict[str, Counter[str]]
+    console: Console,
+    title: str,
+    rows: list[dict[str, Any]],
+    truth: dict[str, Counter[str]],
+    names: dict[str, str],
 ) -> None:
     """Per-source totals of the attribution's metrics, and margin per view (the number a team decides on)."""
     totals: dict[str, defaultdict[str, float]] = {}
@@ -247,7 +303,7 @@ def _comparison(
     for source in sorted(totals, key=lambda s: -totals[s]["SUMMARGIN"]):
         views, margin = totals[source]["COUNTVIEWS"], totals[source]["SUMMARGIN"]
         table.add_row(
-            source,
+            names.get(source, source),
             f"{views:,.0f}",
             f"{margin:,.2f}",
             f"{margin / views:.3f}" if views else "—",

@@ -14,6 +14,7 @@ service), so a request costs two SHA-256 passes (body, canonical request) and on
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import email.utils
@@ -269,10 +270,13 @@ def _request_time(headers: Headers) -> tuple[str, dt.datetime]:
     amz_date = headers.get("x-amz-date")
     if amz_date is not None:
         if _AMZ_DATE.fullmatch(amz_date):
-            try:
-                return amz_date, dt.datetime.strptime(amz_date, AMZ_DATE_FORMAT).replace(tzinfo=dt.UTC)
-            except ValueError:
-                pass
+            d = amz_date  # by slices: strptime would be a third of the verification's cost
+            with contextlib.suppress(ValueError):
+                year, month, day = int(d[0:4]), int(d[4:6]), int(d[6:8])
+                when = dt.datetime(
+                    year, month, day, int(d[9:11]), int(d[11:13]), int(d[13:15]), tzinfo=dt.UTC
+                )
+                return amz_date, when
         raise IncompleteSignature(
             f"Date must be in ISO-8601 'basic format'. Got '{amz_date[:40]}'. See "
             "http://en.wikipedia.org/wiki/ISO_8601"

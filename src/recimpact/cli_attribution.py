@@ -95,7 +95,7 @@ def _show(personalize: Any, arn: str, fmt: OutputFormat) -> dict[str, Any]:
 
 def _failed(attribution: dict[str, Any]) -> None:
     if attribution.get("status") == "CREATE FAILED":
-        fail(f"metric attribution is CREATE FAILED: {attribution.get('failureReason')}", code=1)
+        fail(f"metric attribution is CREATE FAILED: {attribution.get('failureReason')}")
 
 
 @attribution_app.command("create")

@@ -27,9 +27,10 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str) -> NoReturn:
+    """The one line a user reads, and exit code 2 (as for a usage error)."""
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+    raise typer.Exit(2)
 
 
 def aws_message(exc: BaseException) -> str | None:

@@ -42,9 +42,9 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def refused(result: subprocess.CompletedProcess[str], *fragments: str, code: int = 2) -> str:
-    """A clear error: the exit code, the fragments (the AWS class and message) on stderr, no traceback."""
-    assert result.returncode == code, (result.stdout, result.stderr)
+def refused(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
+    """A clear error: exit code 2, the fragments (the AWS class and message) on stderr, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     message = " ".join(result.stderr.split())  # Rich may wrap a long line
     for fragment in fragments:
@@ -169,7 +169,7 @@ def test_unwritable_destination_is_create_failed(
     result = recimpact(
         "attribution", "create", "--endpoint-url", server.url, "-f", str(write(tmp_path / "r.json", request))
     )
-    message = refused(result, "CREATE FAILED", "not writable", code=1)
+    message = refused(result, "CREATE FAILED", "not writable")
     assert str(blocker) in message
     assert attribution_of(personalize, group)["status"] == "CREATE FAILED"
 

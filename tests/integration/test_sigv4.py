@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import os
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -359,3 +360,37 @@ def test_with_credentials_the_server_may_bind_beyond_loopback(tmp_path: Path) ->
         assert client(server, "personalize").list_dataset_groups()["datasetGroups"] == []
     finally:
         server.stop()
+
+
+def test_the_dashboard_in_a_browser_signs_in_and_then_reads_and_writes_as_its_account(
+    secured: ServerProcess, tracked: dict[str, str]
+) -> None:
+    """Debian's Chromium: the dashboard, refused without a session, goes to /login; after signing in it lists the
+    key's dataset groups, and its fetch helper's control-plane POSTs carry the CSRF token."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    chromium = Path(os.environ.get("RECIMPACT_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"{chromium} is missing")
+    group_name = tracked["group"].rsplit("/", 1)[1]
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(15_000)
+            page.goto(secured.url + "/")
+            page.wait_for_url("**/login?next=*")
+            page.fill("input[name=access_key_id]", ALPHA[0])
+            page.fill("input[name=secret_access_key]", ALPHA[1])
+            page.click("button")
+            page.wait_for_url(secured.url + "/")
+            page.wait_for_selector(f"text={group_name}")
+            created = page.evaluate(
+                """async (name) => {
+                    const api = await import("/static/js/api.js");
+                    return (await api.aws("CreateDatasetGroup", { name })).datasetGroupArn;
+                }""",
+                unique("dg"),
+            )
+            assert f":{ALPHA[2]}:" in created
+        finally:
+            browser.close()

@@ -125,6 +125,63 @@ def live_contributions(
     return result
 
 
+def counted_live(metric: CompiledMetric, event_type: str, sent_at: float, received_at: float) -> bool:
+    """Whether the live path counted this event toward ``metric`` when it arrived."""
+    return (
+        event_type.upper() == metric.event_type
+        and received_at >= metric.counting_since
+        and received_at - sent_at <= LIVE_MAX_AGE_SECONDS
+    )
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The stored events a metric's backfills have counted: event time >= ``since`` and received before
+    ``received_before`` (a rectangle in (event time, arrival time); later backfills only ever grow it)."""
+
+    since: float
+    received_before: float
+
+    def holds(self, sent_at: float, received_at: float) -> bool:
+        return sent_at >= self.since and received_at < self.received_before
+
+    def union(self, other: Coverage | None) -> Coverage:
+        """The smallest rectangle holding both: a backfill from a later ``since`` still covers down to the
+        earlier one, so the covered region stays one rectangle."""
+        if other is None:
+            return self
+        return Coverage(min(self.since, other.since), max(self.received_before, other.received_before))
+
+
+def backfill_contributions(
+    attribution: CompiledAttribution,
+    event: Interaction,
+    received_at: float,
+    item: Mapping[str, Any] | None,
+    target: Mapping[str, Coverage],
+    done: Mapping[str, Coverage | None],
+) -> list[tuple[CompiledMetric, int, float]]:
+    """(metric, window start, value) for each metric this stored event should count toward but does not yet: the
+    live path skipped it (received before the metric existed, or more than 14 days late), it lies in the region
+    this backfill covers (``target``, by metric name) and no earlier backfill covered it (``done``)."""
+    event_type = event.event_type.upper()
+    result = []
+    for metric in attribution.metrics:
+        if metric.event_type != event_type:
+            continue
+        if not target[metric.metric_name].holds(event.sent_at, received_at):
+            continue
+        previous = done.get(metric.metric_name)
+        if previous is not None and previous.holds(event.sent_at, received_at):
+            continue
+        if counted_live(metric, event.event_type, event.sent_at, received_at):
+            continue
+        value = metric_value(metric, event, item)
+        if value is not None:
+            result.append((metric, window_start(event.sent_at), value))
+    return result
+
+
 def new_sources(sources: Sequence[str], known: set[str]) -> list[str]:
     """Sources of a request not seen before in the dataset group, in first-seen order. SOURCE_NAME_UNDEFINED is
     the absence of a source and does not count toward the 100-source limit."""

@@ -299,7 +299,7 @@ def _prepare(
         if job.publish_attribution_metrics_to_s3 and metrics:
             query = AttributionQuery(metrics=metrics, interaction_columns=columns)
             rows = report_rows(query, env.engine.aggregate(query, [part], items_csv, recommendations_csv))
-            report = _write_report(attributions[0], job.import_mode, to_csv(rows), s3)
+            report = write_report(attributions[0], job.import_mode, to_csv(rows), s3)
         if not full and metrics:
             live = _live_series(env, attribution, metrics, columns, part, items_csv, recommendations_csv)
 
@@ -370,7 +370,7 @@ def _items_csv(env: JobEnvironment, group: str, metrics: tuple[Any, ...], work_d
     return path
 
 
-def _write_report(attribution: MetricAttribution, mode: str, body: str, s3: S3Config) -> str:
+def write_report(attribution: MetricAttribution, mode: str, body: str, s3: S3Config) -> str:
     """One new file per publishing job: ``AggregatedAttributionMetrics - <MODE> - <timestamp>.csv``. A name already
     taken (two jobs in the same second) moves the timestamp on by a second, so no report is ever overwritten."""
     destination = attribution.metrics_output_config.get("s3DataDestination") or {}

@@ -88,6 +88,15 @@ CREATE TABLE IF NOT EXISTS recommendations (
     user_id           TEXT,
     items             TEXT             -- JSON list of the item ids shown, in order (the exposures)
 ) WITHOUT ROWID;
+-- What each metric's backfills have counted (event time >= since, received before received_before), so that a
+-- second backfill never counts an event twice.
+CREATE TABLE IF NOT EXISTS backfills (
+    series_id       TEXT NOT NULL,
+    metric_name     TEXT NOT NULL,
+    since           REAL NOT NULL,
+    received_before REAL NOT NULL,
+    PRIMARY KEY (series_id, metric_name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS series (
     series_id    TEXT NOT NULL,
     metric_name  TEXT NOT NULL,
@@ -124,6 +133,12 @@ _UPSERT_SERIES = (
     "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO UPDATE SET value = value + excluded.value"
+)
+
+_UPSERT_BACKFILL = (
+    "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value, published)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO UPDATE SET value = value + excluded.value, published = published + excluded.published"
 )
 
 
@@ -305,6 +320,36 @@ class IngestTx:
     def add_to_series(self, key: SeriesKey, value: float) -> None:
         """O(1) per event: the window's running total, summed in memory and written once per commit."""
         self._unit_series[key] = self._unit_series.get(key, 0.0) + value
+
+    def add_backfill(self, key: SeriesKey, value: float, publish: bool) -> None:
+        """A backfilled contribution, written at once; with ``publish`` False it is marked as already published,
+        so the CloudWatch publisher leaves it out."""
+        self._conn.execute(
+            _UPSERT_BACKFILL,
+            (
+                key.series_id,
+                key.metric_name,
+                key.event_type,
+                key.function,
+                key.source,
+                key.window_start,
+                value,
+                0.0 if publish else value,
+            ),
+        )
+
+    def coverage(self, series_id: str, metric_name: str) -> tuple[float, float] | None:
+        row = self._conn.execute(
+            "SELECT since, received_before FROM backfills WHERE series_id = ? AND metric_name = ?",
+            (series_id, metric_name),
+        ).fetchone()
+        return (float(row[0]), float(row[1])) if row else None
+
+    def set_coverage(self, series_id: str, metric_name: str, since: float, received_before: float) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO backfills VALUES (?, ?, ?, ?)",
+            (series_id, metric_name, since, received_before),
+        )
 
     def mark_published(self, points: Sequence[tuple[SeriesKey, float]]) -> None:
         self._conn.executemany(
@@ -521,6 +566,22 @@ class EventStore:
                 " JOIN dataset_groups g ON g.id = e.group_id"
                 " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL",
                 (dataset_group,),
+            )
+            while batch := rows.fetchmany(10_000):
+                yield from batch
+        finally:
+            conn.close()
+
+    def stored_events(self, dataset_group: str, since: float, until: float) -> Iterator[tuple[Any, ...]]:
+        """(event type, sent at, received at, user, item, event value, properties JSON, source) of a group's
+        events with event times in [since, until), streamed on a connection of its own (backfills read many)."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT e.event_type, e.sent_at, e.received_at, e.user_id, e.item_id, e.event_value, e.properties,"
+                " e.source FROM events e JOIN dataset_groups g ON g.id = e.group_id"
+                " WHERE g.arn = ? AND e.sent_at >= ? AND e.sent_at < ?",
+                (dataset_group, since, until),
             )
             while batch := rows.fetchmany(10_000):
                 yield from batch

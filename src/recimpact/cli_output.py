@@ -117,3 +117,23 @@ def print_rows(
         print_csv(columns, rows)
     else:
         print_table(title, columns, rows)
+
+
+IMPORT_JOB_COLUMNS = ("datasetImportJobArn", "status", "rows", "report", "failureReason")
+
+
+def print_job(fmt: OutputFormat, state: dict[str, Any] | None, arn: str, endpoint_url: str) -> None:
+    """An import job's state for scripts: one JSON object, or a CSV header and row. ``state`` None: read it now
+    (a job not waited for)."""
+    if state is None:
+        from recimpact.client import ApiError, import_progress
+
+        try:
+            state = import_progress(endpoint_url, arn)
+        except ApiError as exc:
+            fail(str(exc))
+    row = {column: state.get(column) for column in IMPORT_JOB_COLUMNS}
+    if fmt == OutputFormat.json:
+        print_json(row)
+    else:
+        print_csv(IMPORT_JOB_COLUMNS, [list(row.values())])

@@ -213,3 +213,41 @@ def test_import_to_an_unreachable_endpoint() -> None:
         "import", "--endpoint-url", url, "--dataset-arn", dataset, "--data-location", "file:///tmp/x.csv"
     )
     refused(result, "cannot reach", url)
+
+
+def test_import_for_scripts(server: ServerProcess, personalize: Any, tmp_path: Path) -> None:
+    """--format json|csv: the job's final state on standard output (one document), the progress on stderr."""
+    group = Group(personalize, with_items=False)
+    location = interactions_csv(
+        tmp_path / "i.csv", [("u1", "i1", T0, "View", ""), ("u2", "i1", T0, "View", "")]
+    )
+    base = ("import", "--endpoint-url", server.url, "--dataset-arn", group.interactions_dataset)
+    result = recimpact(*base, "--data-location", location, "--job-name", unique("json"), "--format", "json")
+    state = json.loads(ok(result))
+    assert state["status"] == "ACTIVE"
+    assert state["rows"] == 2
+    assert state["report"] is None
+    assert state["failureReason"] is None
+    assert "distinct records imported" in result.stderr
+    described = personalize.describe_dataset_import_job(datasetImportJobArn=state["datasetImportJobArn"])
+    assert described["datasetImportJob"]["status"] == "ACTIVE"
+
+    more = interactions_csv(tmp_path / "more.csv", [("u3", "i2", T0 + 5, "View", "")])
+    out = ok(
+        recimpact(
+            *base, "--data-location", more, "--import-mode", "INCREMENTAL", "--job-name", unique("csv"),
+            "--format", "csv",
+        )
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 1
+    assert rows[0]["status"] == "ACTIVE"
+    assert rows[0]["rows"] == "1"
+    assert out.splitlines()[0] == "datasetImportJobArn,status,rows,report,failureReason"
+
+    name = unique("nowait")
+    pending = json.loads(
+        ok(recimpact(*base, "--data-location", location, "--job-name", name, "--no-wait", "--format", "json"))
+    )
+    assert pending["status"] in ("CREATE PENDING", "CREATE IN_PROGRESS", "ACTIVE")
+    assert pending["datasetImportJobArn"].endswith(f"dataset-import-job/{name}")

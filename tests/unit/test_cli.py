@@ -241,7 +241,15 @@ def test_format_means_the_same_everywhere() -> None:
         assert result.exit_code == 2, path
         for choice in ("csv", "table", "json"):
             assert choice in result.output, path
-    expected = {("metrics",), ("reports", "list"), ("attribution", "describe"), ("attribution", "list")}
+    expected = {
+        ("metrics",),
+        ("import",),
+        ("reports", "list"),
+        ("attribution", "create"),
+        ("attribution", "describe"),
+        ("attribution", "update"),
+        ("attribution", "list"),
+    }
     assert expected <= set(with_format)
 
 

@@ -10,14 +10,27 @@ export class ApiError extends Error {
   }
 }
 
+// On a server with --credentials the page signs in at /login (an HttpOnly session cookie); requests that change
+// state echo the session's CSRF token (the readable recimpact_csrf cookie) in X-Recimpact-Csrf.
+function csrfHeader(method) {
+  if (!method || ["GET", "HEAD"].includes(method.toUpperCase())) return {};
+  const match = document.cookie.match(/(?:^|;\s*)recimpact_csrf=([^;]*)/);
+  return match ? { "X-Recimpact-Csrf": decodeURIComponent(match[1]) } : {};
+}
+
 async function request(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, { credentials: "same-origin", cache: "no-store", ...options });
+    const headers = { ...(options.headers || {}), ...csrfHeader(options.method) };
+    response = await fetch(path, { credentials: "same-origin", cache: "no-store", ...options, headers });
   } catch (error) {
     throw new ApiError("NetworkError", `cannot reach the server (${error.message})`, 0);
   }
   if (response.ok) return response;
+  if (response.status === 401 || response.status === 403) {
+    const here = location.pathname + location.search + location.hash;
+    location.assign(`/login?next=${encodeURIComponent(here)}`);
+  }
   // Both APIs answer errors in the AWS format: the class in x-amzn-ErrorType and {"__type", "message"}.
   let type = response.headers.get("x-amzn-ErrorType") || `HTTP ${response.status}`;
   let message = "";

@@ -14,6 +14,7 @@ export function importsView(app) {
   let jobsBox = null;
   let reportsBox = null;
   let formDirty = false;
+  let inlineBuilder = null; // the attribution builder the form opened, if any
 
   function reportLink(attributionArn, name, label = name) {
     return h("a", {
@@ -104,13 +105,13 @@ export function importsView(app) {
         return;
       }
       const open = h("button", { type: "button", class: "secondary", id: "create-attribution-inline", onclick: () => {
-        const builder = attributionBuilder(app.data, {
+        const builder = (inlineBuilder = attributionBuilder(app.data, {
           mode: "create",
           onDone: async (response) => {
             await app.reload();
             fill(attributionBox, notice("info", `Metric attribution ${arnName(response.metricAttributionArn)} created: this job will publish to it.`));
           },
-        });
+        }));
         fill(attributionBox, h("div", { class: "inline-builder" }, h("h4", {}, "Create metric attribution"), builder.root));
       } }, "Create metric attribution");
       fill(attributionBox, notice("info", "This dataset group has no metric attribution, so there are no metrics to publish yet."), open);
@@ -161,6 +162,7 @@ export function importsView(app) {
     jobsBox = h("div", { class: "jobs" });
     reportsBox = h("div", { class: "reports" });
     formDirty = false;
+    inlineBuilder = null;
     fill(root,
       h("section", { class: "card" }, h("h2", {}, "Import jobs"), jobsBox),
       h("section", { class: "card" }, h("h3", {}, "Attribution reports"), reportsBox),
@@ -171,7 +173,7 @@ export function importsView(app) {
   return {
     show: render,
     // New datasets or attribution: redraw, unless the form holds the user's input.
-    changed: (data, root) => { if (!formDirty) render(data, root); },
+    changed: (data, root) => { if (!formDirty && !inlineBuilder?.dirty()) render(data, root); },
     poll: () => refresh(),
   };
 }

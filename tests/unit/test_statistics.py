@@ -192,7 +192,7 @@ def test_zero_variance_on_both_sides() -> None:
     _assert_no_intervals(result)
     assert result.difference == 1.0
     assert result.lift == pytest.approx(1 / 3)
-    assert "source a: zero variance (every unit has the same value)" in result.warnings
+    assert "source a: zero variance (all units alike)" in result.warnings
 
 
 def test_one_unit_per_side_has_values_but_no_intervals() -> None:

@@ -273,7 +273,7 @@ def compare(
                 "the normal approximation behind the intervals may not hold"
             )
         if result is not None and result.variance == 0:
-            warnings.append(f"source {name}: zero variance (every unit has the same value)")
+            warnings.append(f"source {name}: zero variance (all units alike)")
         estimates.append(result)
     est_a, est_b = estimates
     value_a = est_a.value if est_a else None

@@ -60,3 +60,79 @@ def backfill(
 
 def _time(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compare(
+    endpoint_url: EndpointUrl,
+    metric_attribution_arn: Annotated[str, typer.Option(help="The attribution whose metric to compare on.")],
+    metric: Annotated[str, typer.Option(help="The metric (its metricName).")],
+    source_a: Annotated[
+        str, typer.Option("--a", help="The baseline source (name or recommender/campaign ARN).")
+    ],
+    source_b: Annotated[str, typer.Option("--b", help="The source compared with the baseline.")],
+    per: Annotated[
+        str | None,
+        typer.Option(help="Divide by this metric: a ratio such as margin per view (delta method)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Range start: epoch, ISO 8601 or relative (-14d).")
+    ] = None,
+    end: Annotated[str | None, typer.Option(help="Range end (exclusive).")] = None,
+    alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
+    output_format: Format = OutputFormat.table,
+) -> None:
+    """Source B against source A on one metric per user: the difference and the relative lift with a fixed-horizon
+    and an anytime-valid (peek-safe) interval, and warnings when the comparison cannot be trusted."""
+    from recimpact.client import ApiError
+    from recimpact.client import compare as request_compare
+
+    try:
+        result = request_compare(
+            endpoint_url,
+            metric_attribution_arn,
+            metric,
+            source_a,
+            source_b,
+            per=per,
+            start=start,
+            end=end,
+            alpha=alpha,
+        )
+    except ApiError as exc:
+        fail(str(exc))
+    if output_format == OutputFormat.json:
+        print_json(result)
+        return
+    level = f"{1 - result['alpha']:.0%}"
+    name = result["metric"] + (f" per {result['per']}" if result["per"] else " per user")
+    rows = [
+        ["units (users)", result["unitsA"], result["unitsB"], "", ""],
+        [name, _num(result["valueA"]), _num(result["valueB"]), "", ""],
+        ["difference (B − A)", "", _num(result["difference"]), _span(result["differenceCi"]),
+         _span(result["differenceSequence"])],
+        ["lift (B / A − 1)", "", _pct(result["lift"]), _span(result["liftCi"], True),
+         _span(result["liftSequence"], True)],
+        ["p-value", "", _num(result["pValue"]), "", _num(result["sequentialPValue"])],
+    ]  # fmt: skip
+    columns = ["", "A", "B", f"{level} interval", f"{level} anytime-valid"]
+    if output_format == OutputFormat.csv:
+        print_rows(output_format, columns, rows)
+        return
+    print_rows(output_format, columns, rows, title=f"B = {source_b}  vs  A = {source_a}")
+    for warning in result["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.6g}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1%}"
+
+
+def _span(interval: dict[str, float] | None, percent: bool = False) -> str:
+    if interval is None:
+        return "—"
+    show = _pct if percent else _num
+    return f"[{show(interval['lower'])}, {show(interval['upper'])}]"

@@ -82,6 +82,10 @@ def simulate(
         float, typer.Option(help="Chance a viewed item of the user's taste is carted.")
     ] = 0.12,
     purchase_rate: Annotated[float, typer.Option(help="Chance a carted item is bought.")] = 0.45,
+    randomize_by_user: Annotated[
+        bool,
+        typer.Option("--randomize-by-user", help="Each user always sees the same source (an A/B split)."),
+    ] = False,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", help="table, json or csv.")
     ] = OutputFormat.table,
@@ -131,7 +135,7 @@ def simulate(
         add_to_cart_rate=add_to_cart_rate,
         purchase_rate=purchase_rate,
     )
-    _live(site, endpoint_url, tracking_id or "", sessions, start, end, output_format)
+    _live(site, endpoint_url, tracking_id or "", sessions, start, end, output_format, randomize_by_user)
 
 
 def _live(
@@ -142,6 +146,7 @@ def _live(
     start: int,
     end: int,
     output_format: OutputFormat,
+    by_user: bool,
 ) -> None:
     from recimpact.client import aws_client
     from recimpact.traffic import run_live
@@ -178,6 +183,7 @@ def _live(
                 end,
                 seed=site.seed,
                 on_progress=advance,
+                by_user=by_user,
             )
     counts = {source: {t: c[t] for t in EVENT_TYPES} for source, c in truth.events.items()}
     _report(counts, output_format)

@@ -78,8 +78,11 @@ def run_live(
     end: int,
     seed: int = 0,
     on_progress: Callable[[int], None] | None = None,
+    by_user: bool = False,
 ) -> Truth:
-    """Simulate ``n_sessions`` sessions with timestamps in [start, end), sending everything through the API."""
+    """Simulate ``n_sessions`` sessions with timestamps in [start, end), sending everything through the API.
+    Each session draws its source at random; with ``by_user`` each user always gets the same source (an A/B test
+    randomized by user, the design under which comparisons between sources are causal)."""
     rng = random.Random(site.seed * 7_919 + seed)
     recommenders = describe_sources(personalize, sources)
     weights = [s.share for s in sources]
@@ -87,6 +90,8 @@ def run_live(
     for number in range(n_sessions):
         user = rng.choice(site.users)
         source = rng.choices(list(sources), weights)[0]
+        if by_user:
+            source = _assigned(user, sources, weights, site.seed)
         moment = rng.randrange(start, max(start + 1, end - 600))
         session_id = f"live-{seed}-{number}"
         recommendation_id: str | None = None
@@ -111,6 +116,11 @@ def run_live(
         if on_progress is not None:
             on_progress(len(interactions))
     return truth
+
+
+def _assigned(user: User, sources: Sequence[Source], weights: list[float], seed: int) -> Source:
+    """A user's fixed source: a draw seeded by the user id (stable across runs and processes)."""
+    return random.Random(f"{seed}:{user.user_id}").choices(list(sources), weights)[0]
 
 
 def _recommended(

@@ -5,8 +5,8 @@ issuing ARN, and every error a caller can provoke."""
 from __future__ import annotations
 
 import math
-import time
 import re
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any

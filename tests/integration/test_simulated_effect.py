@@ -53,7 +53,7 @@ def test_injected_lift_is_recovered(server: ServerProcess, personalize: Any, tmp
         "--sessions", "3000", "--hours", "12",
         "--seed", str(SEED), "--users", str(USERS), "--items", str(ITEMS),
         "--add-to-cart-rate", str(CART), "--purchase-rate", str(PURCHASE),
-        "--format", "json",
+        "--randomize-by-user", "--format", "json",
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=600, env={**os.environ, **AWS_TEST_ENV}, check=False
@@ -77,3 +77,22 @@ def test_injected_lift_is_recovered(server: ServerProcess, personalize: Any, tmp
     )  # enough conversions for a ±15% tolerance (> 3 standard errors)
     ratio = conversion(better) / conversion(control)
     assert ratio == pytest.approx(LIFT, rel=0.15)
+
+    # `recimpact compare`: purchases per view, B against A, per user. Users were randomized between the sources,
+    # so no warning; the interval holds the injected lift and excludes no lift at all.
+    compared = subprocess.run(
+        [sys.executable, "-m", "recimpact", "compare", "--endpoint-url", server.url,
+         "--metric-attribution-arn", attribution, "--metric", "purchases", "--per", "views",
+         "--a", control, "--b", better, "--format", "json"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, **AWS_TEST_ENV}, check=False,
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    result = json.loads(compared.stdout)
+    assert result["kind"] == "RATIO"
+    assert result["valueB"] / result["valueA"] == pytest.approx(ratio)
+    assert result["liftCi"]["lower"] <= LIFT - 1 <= result["liftCi"]["upper"]
+    assert result["liftSequence"]["lower"] <= result["liftCi"]["lower"]  # peek-safe costs width
+    assert result["significant"]
+    assert not any("randomized" in warning for warning in result["warnings"])
+    # The partner's carousel reached other users on the same page of history: per-session sources overlap.
+    assert result["unitsA"] > 100

@@ -214,9 +214,11 @@ def test_unknown_operation_name_in_target(server: ServerProcess) -> None:
 
 
 def test_modeled_operation_not_implemented_is_unknown_operation(server: ServerProcess) -> None:
-    body = json.dumps({"name": "s", "datasetGroupArn": f"{ACCOUNT_PREFIX}:dataset-group/x"}).encode()
+    body = json.dumps(
+        {"name": "f", "datasetGroupArn": f"{ACCOUNT_PREFIX}:dataset-group/x", "filterExpression": "x"}
+    ).encode()
     result = raw_post(
-        server, "/", body, {"Content-Type": JSON_11, "X-Amz-Target": "AmazonPersonalize.CreateSolution"}
+        server, "/", body, {"Content-Type": JSON_11, "X-Amz-Target": "AmazonPersonalize.CreateFilter"}
     )
     assert_error(result, "UnknownOperationException")
 
@@ -224,7 +226,7 @@ def test_modeled_operation_not_implemented_is_unknown_operation(server: ServerPr
 def test_not_implemented_operation_through_boto3(personalize: Any) -> None:
     # botocore has no modeled class for it, so it surfaces as a ClientError carrying the code.
     with pytest.raises(personalize.exceptions.ClientError) as info:
-        personalize.list_solutions()
+        personalize.list_filters()
     assert info.value.response["Error"]["Code"] == "UnknownOperationException"
 
 

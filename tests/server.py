@@ -80,13 +80,20 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def client(self, service: str, region: str = "us-east-1", **config: Any) -> Any:
+    def client(
+        self,
+        service: str,
+        region: str = "us-east-1",
+        access_key: str = "testing",
+        secret_key: str = "testing",
+        **config: Any,
+    ) -> Any:
         return boto3.client(
             service,
             endpoint_url=self.url,
             region_name=region,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             config=Config(retries={"max_attempts": 1}, **config),
         )
 
@@ -95,6 +102,13 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def write_credentials(path: Path, keys: dict[str, tuple[str, str]]) -> Path:
+    """A ``--credentials`` file: access key id → (secret, account id)."""
+    rows = [f"{key},{secret},{account}" for key, (secret, account) in keys.items()]
+    path.write_text("access_key_id,secret_access_key,account_id\n" + "\n".join(rows) + "\n")
+    return path
 
 
 def free_port() -> int:

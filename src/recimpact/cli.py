@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from recimpact.cli_analysis import backfill, compare
+from recimpact.cli_attribution import attribution_app
+from recimpact.cli_output import OutputFormat, run
+from recimpact.cli_simulate import simulate
 from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
 app = typer.Typer(
@@ -60,6 +64,10 @@ def serve(
     log_level: Annotated[
         str, typer.Option(envvar="RECIMPACT_LOG_LEVEL", help="uvicorn log level.")
     ] = "warning",
+    access_log: Annotated[
+        bool,
+        typer.Option(envvar="RECIMPACT_ACCESS_LOG", help="One JSON line per request on stderr (no secrets)."),
+    ] = False,
 ) -> None:
     """Run the server: boto3's personalize, personalize-events and personalize-runtime clients talk to it."""
     from recimpact.wire.server import is_loopback
@@ -67,12 +75,20 @@ def serve(
 
     if engine not in ENGINES:
         _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    if credentials is not None and not credentials.is_file():
-        _fail(f"--credentials: no such file: {credentials}")
-    if not is_loopback(host):
+    if credentials is not None:
+        from recimpact.wire.auth import CredentialsFileError, load_credentials
+
+        if not credentials.is_file():
+            _fail(f"--credentials: no such file: {credentials}")
+        try:
+            load_credentials(credentials)
+        except CredentialsFileError as exc:
+            _fail(f"--credentials: {exc}")
+    elif not is_loopback(host):
         # Without SigV4 verification anyone who can reach the port could read and write every resource.
         _fail(
-            f"refusing to bind to non-loopback address {host}: this version accepts unauthenticated clients only"
+            f"refusing to bind to non-loopback address {host} without --credentials: "
+            "the server would accept any client"
         )
     settings = Settings(
         host=host,
@@ -85,6 +101,7 @@ def serve(
         cloudwatch_aws=(env_flag("CLOUDWATCH") or "").lower() == "aws",
         cloudwatch_interval=cloudwatch_interval,
         credentials=credentials,
+        access_log=access_log,
     )
 
     def ready(url: str) -> None:
@@ -107,17 +124,18 @@ def demo(
     data_dir: Annotated[
         Path, typer.Option(help="Where the demo keeps its state; emptied at the start of each run.")
     ] = Path("demo-data"),
+    live_sessions: Annotated[
+        int, typer.Option(min=1, help="Sessions of live traffic (GetRecommendations + PutEvents).")
+    ] = 2_000,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the server (and its dashboard) running until Ctrl-C.")
+    ] = False,
 ) -> None:
-    """The end-to-end story on the embedded server: dataset group, schemas, datasets, tracker, attribution."""
+    """The end-to-end story on the embedded server: resources, a bulk import with its report, two trained
+    recommenders, a day of live traffic, and the per-source comparison."""
     from recimpact.demo import run_demo
 
-    run_demo(console, data_dir)
-
-
-class OutputFormat(StrEnum):
-    csv = "csv"
-    table = "table"
-    json = "json"
+    run_demo(console, data_dir, live_sessions=live_sessions, keep_serving=serve)
 
 
 @app.command()
@@ -183,6 +201,13 @@ def import_(
     ] = False,
     role_arn: Annotated[str | None, typer.Option(help="Stored with the job, as AWS does.")] = None,
     wait: Annotated[bool, typer.Option(help="Follow the job with a progress bar until it ends.")] = True,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="table; or json/csv: the job's final state on standard output, progress on standard error.",
+        ),
+    ] = OutputFormat.table,
 ) -> None:
     """Create a dataset import job and follow it to ACTIVE or CREATE FAILED."""
     import datetime as dt
@@ -206,12 +231,17 @@ def import_(
         arn = personalize.create_dataset_import_job(**request)["datasetImportJobArn"]
     except ClientError as exc:
         _fail(f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
-    console.print(f"created {arn}", highlight=False, soft_wrap=True)
-    if wait:
-        _follow_import(endpoint_url, arn)
+    if output_format == OutputFormat.table:
+        console.print(f"created {arn}", highlight=False, soft_wrap=True)
+        if wait:
+            _follow_import(endpoint_url, arn)
+        return
+    from recimpact.cli_output import print_job
+
+    print_job(output_format, _follow_import(endpoint_url, arn, errors) if wait else None, arn, endpoint_url)
 
 
-def _follow_import(endpoint_url: str, arn: str) -> None:
+def _follow_import(endpoint_url: str, arn: str, out: Console = console) -> dict[str, Any]:
     import time
 
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
@@ -226,7 +256,7 @@ def _follow_import(endpoint_url: str, arn: str) -> None:
         TextColumn("{task.fields[rate]} rows/s"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=False) as bar:
+    with Progress(*columns, console=out, transient=False) as bar:
         task = bar.add_task("import", total=1.0, phase="queued", rows="0", rate="0")
         while True:
             try:
@@ -251,9 +281,10 @@ def _follow_import(endpoint_url: str, arn: str) -> None:
             time.sleep(0.25)
     if state["status"] == "CREATE FAILED":
         _fail(f"import failed: {state.get('failureReason')}")
-    console.print(f"[green]ACTIVE[/]: {state.get('rows') or 0:,} distinct records imported", highlight=False)
+    out.print(f"[green]ACTIVE[/]: {state.get('rows') or 0:,} distinct records imported", highlight=False)
     if state.get("report"):
-        console.print(f"report: {state['report']}", highlight=False, soft_wrap=True)
+        out.print(f"report: {state['report']}", highlight=False, soft_wrap=True)
+    return state
 
 
 reports_app = typer.Typer(
@@ -337,5 +368,11 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+app.add_typer(attribution_app, name="attribution")
+app.command("simulate")(simulate)
+app.command("backfill")(backfill)
+app.command("compare")(compare)
+
+
 def main() -> None:
-    app()
+    run(app)

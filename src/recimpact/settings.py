@@ -31,7 +31,9 @@ class Settings:
     # Publish to AWS's own CloudWatch endpoint (RECIMPACT_CLOUDWATCH=aws) when no endpoint URL is given.
     cloudwatch_aws: bool = False
     cloudwatch_interval: float = 2.0  # seconds between publishing rounds
+    # CSV of access keys (access_key_id,secret_access_key,account_id): every request must then be SigV4-signed.
     credentials: Path | None = None
+    access_log: bool = False  # one JSON line per request on stderr
     # The account resources belong to while no credentials file maps access keys to accounts.
     account_id: str = "000000000000"
     # The region used when a request carries no SigV4 credential scope.

@@ -62,3 +62,43 @@ class SerializationException(ServiceError):
 class InternalFailure(ServiceError):
     code = "InternalFailure"
     status = 500
+
+
+# Authentication and transport errors common to every AWS API (Personalize's "Common Errors" page gives the
+# names and statuses); botocore raises them as ClientError with these codes.
+
+
+class MissingAuthenticationToken(ServiceError):
+    code = "MissingAuthenticationToken"
+    status = 403
+
+
+class InvalidClientTokenId(ServiceError):
+    code = "InvalidClientTokenId"
+    status = 403
+
+
+class IncompleteSignature(ServiceError):
+    code = "IncompleteSignature"
+
+
+class InvalidSignatureException(ServiceError):
+    code = "InvalidSignatureException"
+
+
+class RequestExpired(ServiceError):
+    code = "RequestExpired"
+
+
+class AccessDeniedException(ServiceError):
+    code = "AccessDeniedException"
+
+
+class RequestEntityTooLargeException(ServiceError):
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class RequestTimeoutException(ServiceError):
+    code = "RequestTimeoutException"
+    status = 408

@@ -27,8 +27,10 @@ from recimpact.domain.errors import InternalFailure, ServiceError, UnknownOperat
 from recimpact.runtime import Runtime
 from recimpact.services import registry
 from recimpact.settings import Settings
-from recimpact.wire import read_api
-from recimpact.wire.auth import caller_scope
+from recimpact.wire import dashboard, read_api, sessions
+from recimpact.wire.access_log import with_access_log
+from recimpact.wire.auth import Authenticator, HttpRequest
+from recimpact.wire.limits import body_limit, read_body
 from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, rest_routes, service_model
 from recimpact.wire.protocol import error_response, parse_request, success_response
 
@@ -37,14 +39,16 @@ log = logging.getLogger("recimpact.wire")
 
 async def _invoke(request: Request, service: str, operation_name: str) -> Response:
     runtime: Runtime = request.app.state.runtime
-    return await invoke(runtime, request.headers, await request.body(), service, operation_name)
+    http = HttpRequest.from_asgi(request.scope, request.headers, await request.body())
+    return await invoke(runtime, request.app.state.authenticator, http, service, operation_name)
 
 
 async def invoke(
-    runtime: Runtime, headers: Mapping[str, str], body: bytes, service: str, operation_name: str
+    runtime: Runtime, authenticator: Authenticator, request: HttpRequest, service: str, operation_name: str
 ) -> Response:
-    """Parse, call, serialize: the whole of an AWS request, given its headers and body."""
+    """Authenticate, parse, call, serialize: the whole of an AWS request, given as it arrived."""
     try:
+        caller = authenticator.caller(request)  # first, as AWS does: nothing else is answered to a stranger
         model = service_model(service)
         if operation_name not in model.operation_names:
             raise UnknownOperationException(f"Unknown operation {operation_name}")
@@ -52,9 +56,8 @@ async def invoke(
         if handler is None:
             raise UnknownOperationException(f"Operation {operation_name} is not supported by recimpact")
         operation = model.operation_model(operation_name)
-        params = parse_request(operation, body)
-        settings = runtime.settings
-        ctx = runtime.context(caller_scope(headers, settings.account_id, settings.region))
+        params = parse_request(operation, request.body)
+        ctx = runtime.context(caller)
         if inspect.iscoroutinefunction(handler):
             result = await handler(ctx, params)
         else:
@@ -112,9 +115,18 @@ def create_app(settings: Settings) -> ASGIApp:
         Route("/api/v1/reports", read_api.reports, methods=["GET"]),
         Route("/api/v1/reports/file", read_api.report_file, methods=["GET"]),
         Route("/api/v1/import-jobs/progress", read_api.import_job_progress, methods=["GET"]),
+        Route("/api/v1/import-jobs", read_api.import_jobs, methods=["GET"]),
+        Route("/api/v1/totals", read_api.totals, methods=["GET"]),
+        Route("/api/v1/numeric-columns", read_api.columns, methods=["GET"]),
+        Route("/api/v1/backfill", read_api.backfill, methods=["POST"]),
+        Route("/api/v1/compare", read_api.comparison, methods=["GET"]),
+        *dashboard.routes(),
+        *sessions.routes(),
         Route("/{path:path}", rest_json, methods=["POST", "GET", "PUT", "DELETE", "PATCH"]),
     ]
     starlette = Starlette(routes=routes, lifespan=lifespan)
+    authenticator, starlette.state.sessions = sessions.authentication(settings)
+    starlette.state.authenticator = authenticator
     aws_posts = {path for method, path in rest_routes() if method == "POST"}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,12 +138,19 @@ def create_app(settings: Settings) -> ASGIApp:
             await starlette(scope, receive, send)
             return
         headers, service, operation_name = target
-        body = await _read_body(receive)
+        try:
+            body = await read_body(receive, headers, body_limit(scope["path"]))
+        except ServiceError as error:  # too large or too slow: answered, and the connection closed
+            response = error_response(service, error)
+            response.headers["connection"] = "close"
+            await response(scope, receive, send)
+            return
         if body is not None:
-            response = await invoke(starlette.state.runtime, headers, body, service, operation_name)
+            request = HttpRequest.from_asgi(scope, headers, body)
+            response = await invoke(starlette.state.runtime, authenticator, request, service, operation_name)
             await response(scope, receive, send)
 
-    return app
+    return with_access_log(app) if settings.access_log else app
 
 
 def _aws_operation(scope: Scope, aws_posts: set[str]) -> tuple[Headers, str, str] | None:
@@ -146,15 +165,3 @@ def _aws_operation(scope: Scope, aws_posts: set[str]) -> tuple[Headers, str, str
     if path in aws_posts:
         return (headers, *rest_routes()[("POST", path)])
     return None
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    """The request body, or None when the client went away before sending it all."""
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)

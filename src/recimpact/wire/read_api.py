@@ -6,6 +6,10 @@
 - ``GET /api/v1/reports?metricAttributionArn=ARN``: the report files at the attribution's destination.
 - ``GET /api/v1/reports/file?metricAttributionArn=ARN&name=NAME``: one report file.
 - ``GET /api/v1/import-jobs/progress?datasetImportJobArn=ARN``: status and progress of an import job.
+- ``GET /api/v1/totals?metricAttributionArn=ARN[&start=T][&end=T]``: per metric, totals per source over the
+  range and each source's share.
+- ``GET /api/v1/import-jobs?datasetGroupArn=ARN``: the group's import jobs with status, progress and report.
+- ``GET /api/v1/numeric-columns?datasetGroupArn=ARN``: the columns a SUM metric expression may name.
 """
 
 from __future__ import annotations
@@ -23,12 +27,15 @@ from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.resources import DatasetImportJob
 from recimpact.domain.timestamps import parse_time
 from recimpact.runtime import Runtime
+from recimpact.services.backfill import run_backfill
 from recimpact.services.common import require
+from recimpact.services.comparison import compare_sources
 from recimpact.services.context import RequestContext
 from recimpact.services.reports import list_reports, read_report
 from recimpact.services.series import read_series
+from recimpact.services.summaries import group_import_jobs, numeric_columns, source_totals
 from recimpact.sinks.reports import REPORT_COLUMNS, to_csv
-from recimpact.wire.auth import caller_scope
+from recimpact.wire.auth import Authenticator, HttpRequest
 from recimpact.wire.models import EVENTS
 from recimpact.wire.protocol import error_response
 
@@ -44,8 +51,8 @@ def _context(request: Request, arn: str) -> RequestContext:
     """The caller's account, in the region of the resource asked about: this API is not regional the way AWS
     endpoints are."""
     runtime: Runtime = request.app.state.runtime
-    settings = runtime.settings
-    scope = caller_scope(request.headers, settings.account_id, settings.region)
+    authenticator: Authenticator = request.app.state.authenticator
+    scope = authenticator.caller(HttpRequest.from_asgi(request.scope, request.headers, b""))
     return runtime.context(Scope(scope.account, parse_arn(arn).region))
 
 
@@ -63,12 +70,18 @@ def _endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
     return endpoint
 
 
+def _range(request: Request) -> tuple[float | None, float | None]:
+    query = request.query_params
+    start = parse_time(query["start"]) if query.get("start") else None
+    end = parse_time(query["end"]) if query.get("end") else None
+    return start, end
+
+
 @_endpoint
 async def series(request: Request) -> Response:
     arn = _required(request, "metricAttributionArn")
     query = request.query_params
-    start = parse_time(query["start"]) if query.get("start") else None
-    end = parse_time(query["end"]) if query.get("end") else None
+    start, end = _range(request)
     fmt = query.get("format", "json")
     if fmt not in ("json", "csv"):
         raise InvalidInputException("format must be json or csv")
@@ -114,4 +127,65 @@ async def import_job_progress(request: Request) -> Response:
         "report": job.report,
         "progress": progress.snapshot() if progress is not None else None,
     }
+    return _json(body)
+
+
+@_endpoint
+async def totals(request: Request) -> Response:
+    arn = _required(request, "metricAttributionArn")
+    start, end = _range(request)
+    metrics = await run_in_threadpool(source_totals, _context(request, arn), arn, start, end)
+    return _json({"metricAttributionArn": arn, "start": start, "end": end, "metrics": metrics})
+
+
+@_endpoint
+async def import_jobs(request: Request) -> Response:
+    arn = _required(request, "datasetGroupArn")
+    runtime: Runtime = request.app.state.runtime
+    jobs = await run_in_threadpool(group_import_jobs, _context(request, arn), arn, runtime.progress)
+    return _json({"datasetGroupArn": arn, "datasetImportJobs": jobs})
+
+
+@_endpoint
+async def columns(request: Request) -> Response:
+    arn = _required(request, "datasetGroupArn")
+    found = await run_in_threadpool(numeric_columns, _context(request, arn), arn)
+    return _json({"datasetGroupArn": arn, "columns": found})
+
+
+def _flag(request: Request, name: str, default: bool) -> bool:
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false"):
+        raise InvalidInputException(f"{name} must be true or false")
+    return value.lower() == "true"
+
+
+@_endpoint
+async def backfill(request: Request) -> Response:
+    """``POST /api/v1/backfill?metricAttributionArn=ARN&since=T[&publish=true|false][&report=true|false]``: count
+    the stored events the live series left out (``services/backfill.py``)."""
+    arn = _required(request, "metricAttributionArn")
+    since = parse_time(_required(request, "since"))
+    publish, report = _flag(request, "publish", True), _flag(request, "report", False)
+    result = await run_in_threadpool(run_backfill, _context(request, arn), arn, since, publish, report)
+    return _json({"metricAttributionArn": arn, **result.to_json()})
+
+
+@_endpoint
+async def comparison(request: Request) -> Response:
+    """``GET /api/v1/compare?metricAttributionArn=ARN&metric=NAME&sourceA=S&sourceB=S[&per=NAME][&start=T]
+    [&end=T][&alpha=0.05]``: source B against source A, with intervals (``services/comparison.py``)."""
+    arn = _required(request, "metricAttributionArn")
+    metric, a, b = _required(request, "metric"), _required(request, "sourceA"), _required(request, "sourceB")
+    start, end = _range(request)
+    try:
+        alpha = float(request.query_params.get("alpha", "0.05"))
+    except ValueError:
+        raise InvalidInputException("alpha must be a number between 0 and 1") from None
+    per = request.query_params.get("per") or None
+    body = await run_in_threadpool(
+        compare_sources, _context(request, arn), arn, metric, a, b, per, start, end, alpha
+    )
     return _json(body)

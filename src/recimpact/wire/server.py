@@ -16,6 +16,7 @@ import uvicorn
 
 from recimpact.settings import Settings
 from recimpact.wire.app import create_app
+from recimpact.wire.limits import GuardedHttpToolsProtocol
 
 
 def is_loopback(host: str) -> bool:
@@ -58,6 +59,7 @@ def _config(settings: Settings, log_level: str) -> Any:
         create_app(settings),
         log_level=log_level,
         access_log=False,
+        http=GuardedHttpToolsProtocol,  # bounds on slow and oversized request heads (wire/limits.py)
         lifespan="on",
         timeout_graceful_shutdown=5,
     )

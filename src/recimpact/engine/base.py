@@ -20,7 +20,7 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class InputFile:
-    path: Path  # where the engine reads it
+    path: Path  # where the engine reads it (on Spark, a path every executor sees: a shared filesystem)
     name: str  # how the user named it (s3://..., file://...)
     columns: tuple[Column, ...]  # the schema column of each CSV header field, in file order
 
@@ -35,8 +35,9 @@ class Engine(Protocol):
     name: str
 
     def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
-        """Validate every value against the schema and store the distinct rows as Parquet at ``dest``.
-        Raises DataError naming the first bad value; writes nothing on failure."""
+        """Validate every value against the schema and store the distinct rows as Parquet at ``dest`` (a file on
+        DuckDB, a folder of part files on Spark). Raises DataError naming the first bad value; writes nothing on
+        failure."""
         ...
 
     def progress(self) -> float | None:
@@ -88,5 +89,7 @@ def create_engine(settings: Settings) -> Engine:
 
         return DuckDBEngine(Path(settings.data_dir) / "tmp")
     if settings.engine == "spark":
-        raise NotImplementedError("this version of recimpact runs bulk jobs on DuckDB only (--engine duckdb)")
+        from recimpact.engine.spark import SparkEngine
+
+        return SparkEngine(Path(settings.data_dir) / "tmp", settings.spark_master)
     raise ValueError(f"unknown engine {settings.engine!r}")

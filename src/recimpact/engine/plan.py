@@ -1,6 +1,6 @@
 """The attribution of bulk interactions, as one engine-neutral query.
 
-Engines bind four relations and run the SQL this module renders for their identifier quoting:
+Engines bind four relations and run the SQL this module renders for their dialect:
 
 - ``interactions``: the job's validated rows (schema columns, upper-case names);
 - ``items``: ITEM_ID and the numeric item columns the metrics read, as stored when the job runs;
@@ -12,6 +12,10 @@ positions, and Python maps them back. The same rules as the live path apply (``d
 resolved explicit-first, event types matched case-insensitively, 900-second epoch-aligned windows, SUM over a
 missing value contributing nothing, metrics counting only rows received after they were created, and, for the
 live series only, rows older than 14 days left out.
+
+The dialects differ only in how identifiers are quoted (``double_quote`` for DuckDB, ``backtick_quote`` for Spark
+SQL): everything else the query uses (CTEs, CASE, COALESCE/NULLIF/TRIM/UPPER, FLOOR over a division that yields a
+DOUBLE, LEFT JOIN, SUM over DOUBLE) reads and means the same in both.
 """
 
 from __future__ import annotations
@@ -22,6 +26,16 @@ from dataclasses import dataclass
 from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric
 
 Quote = Callable[[str], str]
+
+
+def double_quote(name: str) -> str:
+    """An identifier in standard SQL (DuckDB)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def backtick_quote(name: str) -> str:
+    """An identifier in Spark SQL (and Hive's), where double quotes make a string."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Bulk import + report time and memory of recimpact, beside a hand-written pandas solution and DuckDB floor.
 
-    .venv/bin/python benchmarks/bulk.py [--rows 10000000] [--engine duckdb] [--quick] [--scale] [--repeat N]
-                                        [--profile]
+    .venv/bin/python benchmarks/bulk.py [--rows 10000000] [--engine duckdb|spark|both] [--spark-master URL]
+                                        [--quick] [--scale] [--repeat N] [--profile]
 
 One run, on one generated file (deterministic: every value is a hash of the row number; timestamps count back from
 the current hour):
@@ -23,6 +23,12 @@ the current hour):
                (this file needs neither), so it does a little less than the other two.
 (c) floor      one hand-written DuckDB query over the same CSV producing the same report (DISTINCT included); in
                its own process.
+
+``--engine spark`` runs (a) on a server started with ``--engine spark`` (``--spark-master``, default ``local[*]``:
+Spark on this machine's cores); ``--engine both`` runs a DuckDB server and a Spark server side by side, interleaved.
+Spark's session starts with the server's first job (the items import), so the timed job finds it warm; that first
+job's time is shown apart ("first job"), as the price of the JVM. For a Spark server, peak RSS and CPU cover the
+server's process tree (the driver JVM is its child): peak RSS is the sum of each process's own peak.
 
 The three reports must hold the same rows (values within float tolerance). Times are wall-clock; CPU seconds are
 shown beside them, as they vary less on a shared machine. ``--repeat N`` runs the three N times, interleaved, and
@@ -297,8 +303,8 @@ class Server:
     """``recimpact serve`` on a free loopback port, until it prints ``listening on URL``; SIGTERM (then SIGKILL)
     at exit."""
 
-    def __init__(self, data_dir: Path, engine: str, log: Path) -> None:
-        self.data_dir, self.engine, self.log = data_dir, engine, log
+    def __init__(self, data_dir: Path, engine: str, log: Path, spark_master: str = "local[*]") -> None:
+        self.data_dir, self.engine, self.log, self.spark_master = data_dir, engine, log, spark_master
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -306,6 +312,8 @@ class Server:
     def running(self) -> Iterator[Server]:
         command = [*SERVER_COMMAND, "serve", "--port", "0", "--host", "127.0.0.1"]
         command += ["--data-dir", str(self.data_dir), "--engine", self.engine]
+        if self.engine == "spark":
+            command += ["--spark-master", self.spark_master]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=out, text=True, env=env)
@@ -364,19 +372,36 @@ class Memory:
 
                 self._psutil = psutil.Process(pid)
 
+    def tree(self) -> list[int]:
+        """The process and its descendants (a Spark server's driver JVM is its child)."""
+        found, pending = [], [self.pid]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    pending += [int(c) for c in children.read_text().split()]
+        return found
+
     def _status(self, field: str) -> int | None:
-        try:
-            text = Path(f"/proc/{self.pid}/status").read_text()
-        except OSError:
-            return None
-        match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
-        return int(match.group(1)) * 1024 if match else None
+        """The field summed over the process tree."""
+        total = None
+        for pid in self.tree():
+            try:
+                text = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+            if match:
+                total = (total or 0) + int(match.group(1)) * 1024
+        return total
 
     def reset(self) -> None:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{self.pid}/clear_refs").write_text(
-                "5"
-            )  # Linux: reset the peak RSS to the current RSS
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                Path(f"/proc/{pid}/clear_refs").write_text(
+                    "5"
+                )  # Linux: reset the peak RSS to the current RSS
         self.sampled = 0
         self.sample()
 
@@ -393,12 +418,16 @@ class Memory:
         return max(self._status("VmHWM") or 0, self.sampled)
 
     def cpu(self) -> float:
-        """User + system CPU seconds of the process so far."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except OSError:
-            pass
+        """User + system CPU seconds of the process tree so far."""
+        ticks = None
+        for pid in self.tree():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks = (ticks or 0) + int(fields[11]) + int(fields[12])
+        if ticks is not None:
+            return ticks / os.sysconf("SC_CLK_TCK")
         if self._psutil is not None:
             times = self._psutil.cpu_times()
             return float(times.user + times.system)
@@ -425,10 +454,12 @@ class Recimpact:
     """A server with a dataset group, datasets, the attribution (file:// destination) and the items imported; each
     ``import_interactions`` is one timed FULL import that publishes its report."""
 
-    def __init__(self, folder: Path, work: Path, engine: str, rows: int) -> None:
+    def __init__(
+        self, folder: Path, work: Path, engine: str, rows: int, spark_master: str = "local[*]"
+    ) -> None:
         self.folder, self.reports = folder, work / "reports"
         self.reports.mkdir(parents=True)
-        self.server = Server(work / "server", engine, work / "server.log")
+        self.server = Server(work / "server", engine, work / "server.log", spark_master)
         self.timeout = 120 + rows / 20_000  # generous: 10M rows may take minutes on a slow, shared machine
         self._stack = contextlib.ExitStack()
 
@@ -465,6 +496,7 @@ class Recimpact:
                 "s3DataDestination": {"path": f"file://{self.reports}/"},
             },
         )
+        started = time.perf_counter()
         items_job = personalize.create_dataset_import_job(
             jobName=f"{name}-items",
             datasetArn=self.datasets["Items"],
@@ -472,7 +504,7 @@ class Recimpact:
             roleArn="arn:aws:iam::000000000000:role/bench",
             importMode="FULL",
         )["datasetImportJobArn"]
-        wait_active(personalize, items_job, self.timeout)
+        self.first_job_seconds = wait_active(personalize, items_job, self.timeout) - started
         self.memory = Memory(self.server.pid)
         self.attempts = 0
 
@@ -503,6 +535,7 @@ class Recimpact:
             "peak_rss": memory.peak(),
             "idle_rss": idle,
             "report": str(written[0]),
+            "first_job_seconds": self.first_job_seconds,
         }
 
 
@@ -726,24 +759,35 @@ def measure(rows: int, args: argparse.Namespace, tmp: Path, with_pandas: bool) -
         "distinct": rows - rows // DUPLICATE_EVERY,
         "load_average": os.getloadavg()[0],
     }
-    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "recimpact": [], "pandas": []}
+    engines = engines_of(args)
+    runs: dict[str, list[dict[str, Any]]] = {"floor": [], "pandas": [], **{e: [] for e in engines}}
 
     def report(name: str, run: dict[str, Any]) -> None:
         runs[name].append(run)
-        say(f"  {name}: {run['seconds']:.2f} s, CPU {run['cpu']:.1f} s, peak RSS {gib(run['peak_rss'])}")
+        label = f"recimpact ({name})" if name in engines else name
+        say(f"  {label}: {run['seconds']:.2f} s, CPU {run['cpu']:.1f} s, peak RSS {gib(run['peak_rss'])}")
 
-    with Recimpact(folder, tmp / f"recimpact-{rows}", args.engine, rows) as recimpact:
-        for attempt in range(args.repeat):  # interleaved, so a noisy neighbour slows all three alike
+    with contextlib.ExitStack() as stack:
+        servers = {
+            engine: stack.enter_context(
+                Recimpact(folder, tmp / f"recimpact-{engine}-{rows}", engine, rows, args.spark_master)
+            )
+            for engine in engines
+        }
+        for attempt in range(args.repeat):  # interleaved, so a noisy neighbour slows all of them alike
             say(f"run {attempt + 1} of {args.repeat} ...")
             report("floor", child("floor", folder, folder / f"floor-{attempt}.csv", limit))
-            report("recimpact", recimpact.import_interactions())
+            for engine, server in servers.items():
+                report(engine, server.import_interactions())
             if with_pandas:
                 report("pandas", child("pandas", folder, folder / f"pandas-{attempt}.csv", limit))
-    reports = {"recimpact": Path(runs["recimpact"][0]["report"]), "floor": folder / "floor-0.csv"}
+    reports = {f"recimpact ({e})": Path(runs[e][0]["report"]) for e in engines}
+    reports["floor"] = folder / "floor-0.csv"
     if with_pandas:
         reports["pandas"] = folder / "pandas-0.csv"
     result["report_rows"], result["worst_diff"] = compare(reports)
     result.update({name: best(r) for name, r in runs.items() if r})
+    result["recimpact"] = result[engines[0]]
     if args.profile and rows == args.rows:
         say("profiling the engine's statements in-process ...")
         work = tmp / f"profile-{rows}"
@@ -751,8 +795,13 @@ def measure(rows: int, args: argparse.Namespace, tmp: Path, with_pandas: bool) -
         result["profile"] = child("profile", folder, work, limit * 3)
         shutil.rmtree(work, ignore_errors=True)
     shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(tmp / f"recimpact-{rows}", ignore_errors=True)
+    for engine in engines:
+        shutil.rmtree(tmp / f"recimpact-{engine}-{rows}", ignore_errors=True)
     return result
+
+
+def engines_of(args: argparse.Namespace) -> list[str]:
+    return ["duckdb", "spark"] if args.engine == "both" else [args.engine]
 
 
 def say(text: str) -> None:
@@ -774,7 +823,9 @@ def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         f" best of {args.repeat}"
     )
     print(f"{'':42}{'time':>9}{'CPU':>9}{'peak RSS':>11}{'vs floor':>10}{'vs pandas':>11}")
-    lines = [("DuckDB floor (one query)", floor), (f"recimpact ({args.engine}) import+persist+report", rec)]
+    engines = engines_of(args)
+    lines = [("DuckDB floor (one query)", floor)]
+    lines += [(f"recimpact ({e}) import+persist+report", base[e]) for e in engines]
     if pandas:
         lines.append(("pandas baseline", pandas))
     for label, r in lines:
@@ -785,9 +836,16 @@ def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         )
     if args.repeat > 1:
         for label, r in lines:
-            print(f"  {label.split(' (')[0]} runs: {', '.join(f'{s:.2f} s' for s in r['all_seconds'])}")
-    print(f"  recimpact server RSS before the job: {gib(rec['idle_rss'])}")
-    compared = "recimpact, floor" + (", pandas" if pandas else "")
+            print(
+                f"  {label.replace(' import+persist+report', '')} runs: {', '.join(f'{s:.2f} s' for s in r['all_seconds'])}"
+            )
+    for e in engines:
+        print(
+            f"  recimpact ({e}): server RSS before the job {gib(base[e]['idle_rss'])}; its first job (the items"
+            f" import{', with the JVM and Spark session start' if e == 'spark' else ''})"
+            f" {base[e]['first_job_seconds']:.2f} s"
+        )
+    compared = ", ".join(f"recimpact ({e})" for e in engines) + ", floor" + (", pandas" if pandas else "")
     print(
         f"  reports ({compared}): {base['report_rows']:,} rows each, identical"
         f" (largest relative VALUE difference {base['worst_diff']:.1e})"
@@ -804,7 +862,7 @@ def print_results(results: list[dict[str, Any]], args: argparse.Namespace) -> No
                 f"{gib(r['floor']['peak_rss']):>11}{r['recimpact']['seconds'] / r['floor']['seconds']:>7.2f}×"
             )
     print()
-    print("targets (import + persist + report)")
+    print(f"targets (import + persist + report, recimpact on {engines[0]})")
 
     def target(label: str, value: str, ok: bool | None) -> None:
         print(f"  {label:40}{value:>11}   {'' if ok is None else mark(ok)}")
@@ -845,14 +903,24 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=10_000_000, help="interactions to generate (default 10M)")
     parser.add_argument("--quick", action="store_true", help="1M rows, for a smoke run")
-    parser.add_argument("--engine", default="duckdb", help="recimpact's bulk engine (default duckdb)")
+    parser.add_argument(
+        "--engine",
+        default="duckdb",
+        choices=["duckdb", "spark", "both"],
+        help="recimpact's bulk engine, or both side by side (default duckdb)",
+    )
+    parser.add_argument(
+        "--spark-master", default="local[*]", help="the Spark master of --engine spark (default local[*])"
+    )
     parser.add_argument(
         "--scale", action="store_true", help="also run recimpact and the floor at 2× and 4× rows"
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each solution per size, interleaved (best time shown)"
     )
-    parser.add_argument("--profile", action="store_true", help="also time each step of the engine in-process")
+    parser.add_argument(
+        "--profile", action="store_true", help="also time each step of the DuckDB engine in-process"
+    )
     # The subprocess roles.
     parser.add_argument(
         "--role",

@@ -185,6 +185,9 @@ def _quiet_logging(folder: Path) -> Path:
         "logger.native.level = off\n"
         "logger.utils.name = org.apache.spark.util.Utils\n"
         "logger.utils.level = off\n"
+        # PySpark starts Spark as a shell, whose logger would set (and announce) its own level.
+        "logger.repl.name = org.apache.spark.api.python.PythonGatewayServer\n"
+        "logger.repl.level = error\n"
     )
     return path
 
@@ -225,7 +228,6 @@ class SparkEngine:
             .config("spark.driver.extraJavaOptions", java_options)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.local.dir", str(spark_dir / "local"))
             .config("spark.sql.warehouse.dir", str(spark_dir / "warehouse"))
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "true")  # overflow is an error, as on DuckDB
@@ -235,8 +237,9 @@ class SparkEngine:
         )
         if self._master.startswith("local"):
             # On one machine, 200 shuffle partitions are 200 tiny tasks per aggregate; adaptive execution
-            # coalesces further. A cluster keeps its own setting.
+            # coalesces further. Shuffle files go inside the data dir. A cluster keeps its own settings.
             builder = builder.config("spark.sql.shuffle.partitions", str(4 * (os.cpu_count() or 2)))
+            builder = builder.config("spark.local.dir", str(spark_dir / "local"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             session = builder.getOrCreate()

@@ -64,6 +64,13 @@ def serve(
     log_level: Annotated[
         str, typer.Option(envvar="RECIMPACT_LOG_LEVEL", help="uvicorn log level.")
     ] = "warning",
+    strict_aws: Annotated[
+        bool,
+        typer.Option(
+            envvar="RECIMPACT_STRICT_AWS",
+            help="Accept only what AWS accepts: refuse the IMPRESSIONCOUNT() and RATIO() metric expressions.",
+        ),
+    ] = False,
     access_log: Annotated[
         bool,
         typer.Option(envvar="RECIMPACT_ACCESS_LOG", help="One JSON line per request on stderr (no secrets)."),
@@ -101,6 +108,7 @@ def serve(
         cloudwatch_aws=(env_flag("CLOUDWATCH") or "").lower() == "aws",
         cloudwatch_interval=cloudwatch_interval,
         credentials=credentials,
+        strict_aws=strict_aws,
         access_log=access_log,
     )
 

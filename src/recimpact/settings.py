@@ -33,6 +33,8 @@ class Settings:
     cloudwatch_interval: float = 2.0  # seconds between publishing rounds
     # CSV of access keys (access_key_id,secret_access_key,account_id): every request must then be SigV4-signed.
     credentials: Path | None = None
+    # Refuse recimpact's extensions to the AWS API (IMPRESSIONCOUNT(), RATIO() metric expressions).
+    strict_aws: bool = False
     access_log: bool = False  # one JSON line per request on stderr
     # The account resources belong to while no credentials file maps access keys to accounts.
     account_id: str = "000000000000"

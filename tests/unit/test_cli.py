@@ -76,6 +76,7 @@ def test_serve_help_lists_every_flag() -> None:
         "--s3-endpoint-url",
         "--cloudwatch-endpoint-url",
         "--credentials",
+        "--strict-aws",
     ):
         assert flag in result.output
 

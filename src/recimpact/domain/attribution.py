@@ -6,7 +6,7 @@ implementations all call these.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,9 @@ from recimpact.domain.resources import MetricAttribution
 WINDOW_SECONDS = 900  # 15-minute tumbling windows, aligned to the epoch like CloudWatch's 900 s periods
 LIVE_MAX_AGE_SECONDS = 14 * 86400  # AWS: records older than 14 days are left out of CloudWatch metrics
 SOURCE_NAME_UNDEFINED = "SOURCE_NAME_UNDEFINED"
+# How the live series stores a RATIO's two parts (the report shows their quotient as MATH_FUNCTION ``ratio``).
+RATIO_NUMERATOR = "ratio_numerator"
+RATIO_DENOMINATOR = "ratio_denominator"
 MAX_SOURCES_PER_DATASET_GROUP = 100
 
 
@@ -50,6 +53,16 @@ class CompiledMetric:
     def function(self) -> str:
         return self.expression.function
 
+    def parts(self) -> tuple[tuple[str, MetricExpression], ...]:
+        """(series function label, aggregate) of what the series stores for this metric: the aggregate itself,
+        or a RATIO's numerator and denominator, kept apart so that windows and ranges can be summed before
+        dividing (``combine_ratios``)."""
+        expression = self.expression
+        if expression.function == "ratio":
+            numerator, denominator = expression.aggregates()
+            return ((RATIO_NUMERATOR, numerator), (RATIO_DENOMINATOR, denominator))
+        return ((expression.function, expression),)
+
 
 @dataclass(frozen=True)
 class CompiledAttribution:
@@ -61,12 +74,28 @@ class CompiledAttribution:
     item_event_types: frozenset[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
-        types = frozenset(m.event_type for m in self.metrics if m.expression.dataset == "ITEMS")
+        types = frozenset(m.event_type for m in self.metrics if m.expression.reads("ITEMS"))
         object.__setattr__(self, "item_event_types", types)
 
     @property
     def needs_items(self) -> bool:
-        return any(m.expression.dataset == "ITEMS" for m in self.metrics)
+        return any(m.expression.reads("ITEMS") for m in self.metrics)
+
+    @property
+    def counts_impressions(self) -> bool:
+        return any(m.expression.counts_impressions for m in self.metrics)
+
+
+def item_columns(metrics: Iterable[CompiledMetric]) -> list[str]:
+    """The Items columns SUM(ITEMS.col) aggregates of ``metrics`` read (in a RATIO too), sorted."""
+    return sorted(
+        {
+            part.column
+            for metric in metrics
+            for part in metric.expression.aggregates()
+            if part.dataset == "ITEMS" and part.column
+        }
+    )
 
 
 def compile_attribution(attribution: MetricAttribution) -> CompiledAttribution:
@@ -86,12 +115,17 @@ def compile_attribution(attribution: MetricAttribution) -> CompiledAttribution:
     )
 
 
-def metric_value(metric: CompiledMetric, event: Interaction, item: Mapping[str, Any] | None) -> float | None:
-    """What one event adds to a metric: 1 for SAMPLECOUNT(); the column's value for SUM, or None when the item
-    or event lacks it (SUM over a missing value contributes nothing)."""
-    expression = metric.expression
+def metric_value(
+    aggregate: MetricExpression, event: Interaction, item: Mapping[str, Any] | None
+) -> float | None:
+    """What one event adds to an aggregate: 1 for SAMPLECOUNT(); the column's value for SUM, or None when the item
+    or event lacks it (SUM over a missing value contributes nothing); None for IMPRESSIONCOUNT(), which counts
+    exposures, not events."""
+    expression = aggregate
     if expression.function == "samplecount":
         return 1.0
+    if expression.function != "sum":
+        return None
     assert expression.column is not None
     value = (
         (item or {}).get(expression.column)
@@ -103,15 +137,18 @@ def metric_value(metric: CompiledMetric, event: Interaction, item: Mapping[str, 
     return float(value)
 
 
+Contribution = tuple[CompiledMetric, str, int, float]  # (metric, series function label, window start, value)
+
+
 def live_contributions(
     attribution: CompiledAttribution,
     event: Interaction,
     received_at: float,
     item: Mapping[str, Any] | None,
-) -> list[tuple[CompiledMetric, int, float]]:
-    """(metric, window start, value) for each metric of the attribution this event counts toward in the live
-    series: event type matched case-insensitively, received after the metric was created (no back-fill), and not
-    older than 14 days when received."""
+) -> list[Contribution]:
+    """(metric, function label, window start, value) for each metric of the attribution this event counts toward
+    in the live series: event type matched case-insensitively, received after the metric was created (no
+    back-fill), and not older than 14 days when received."""
     if received_at - event.sent_at > LIVE_MAX_AGE_SECONDS:
         return []
     event_type = event.event_type.upper()
@@ -119,9 +156,27 @@ def live_contributions(
     for metric in attribution.metrics:
         if metric.event_type != event_type or received_at < metric.counting_since:
             continue
-        value = metric_value(metric, event, item)
-        if value is not None:
-            result.append((metric, window_start(event.sent_at), value))
+        for label, aggregate in metric.parts():
+            value = metric_value(aggregate, event, item)
+            if value is not None:
+                result.append((metric, label, window_start(event.sent_at), value))
+    return result
+
+
+def exposure_contributions(
+    attribution: CompiledAttribution, shown_at: float, received_at: float, items_shown: int
+) -> list[Contribution]:
+    """What ``items_shown`` exposures (items a source showed at ``shown_at``) add to IMPRESSIONCOUNT() aggregates,
+    whatever the metric's event type, under the same counting rules as events."""
+    if received_at - shown_at > LIVE_MAX_AGE_SECONDS or items_shown <= 0:
+        return []
+    result = []
+    for metric in attribution.metrics:
+        if received_at < metric.counting_since:
+            continue
+        for label, aggregate in metric.parts():
+            if aggregate.function == "impressioncount":
+                result.append((metric, label, window_start(shown_at), float(items_shown)))
     return result
 
 
@@ -160,8 +215,9 @@ def backfill_contributions(
     item: Mapping[str, Any] | None,
     target: Mapping[str, Coverage],
     done: Mapping[str, Coverage | None],
-) -> list[tuple[CompiledMetric, int, float]]:
-    """(metric, window start, value) for each metric this stored event should count toward but does not yet: the
+) -> list[Contribution]:
+    """(metric, function label, window start, value) for each metric this stored event should count toward but does
+    not yet (exposures are not backfilled): the
     live path skipped it (received before the metric existed, or more than 14 days late), it lies in the region
     this backfill covers (``target``, by metric name) and no earlier backfill covered it (``done``)."""
     event_type = event.event_type.upper()
@@ -176,9 +232,10 @@ def backfill_contributions(
             continue
         if counted_live(metric, event.event_type, event.sent_at, received_at):
             continue
-        value = metric_value(metric, event, item)
-        if value is not None:
-            result.append((metric, window_start(event.sent_at), value))
+        for label, aggregate in metric.parts():
+            value = metric_value(aggregate, event, item)
+            if value is not None:
+                result.append((metric, label, window_start(event.sent_at), value))
     return result
 
 

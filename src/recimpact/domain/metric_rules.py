@@ -6,6 +6,7 @@
 | names unique, case-insensitive | InvalidInputException | ResourceAlreadyExistsException |
 | removing an unknown name | | InvalidInputException |
 | valid expression over a numeric column of a dataset the group has | InvalidInputException | InvalidInputException |
+| IMPRESSIONCOUNT() / RATIO() (recimpact extensions) refused under ``--strict-aws`` | InvalidInputException | InvalidInputException |
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ def check_interactions_schema(schemas: dict[str, DatasetSchema]) -> None:
         raise InvalidInputException("The Interactions dataset's schema must contain an EVENT_TYPE field")
 
 
-def check_metric(metric: Metric, schemas: dict[str, DatasetSchema]) -> None:
+def check_metric(metric: Metric, schemas: dict[str, DatasetSchema], extensions: bool = True) -> None:
     if not metric.event_type.strip():
         raise InvalidInputException(f"Metric {metric.metric_name!r}: eventType must not be blank")
     if not metric.metric_name.strip():
         raise InvalidInputException("metricName must not be blank")
-    check_expression_columns(parse_expression(metric.expression), schemas)
+    check_expression_columns(parse_expression(metric.expression, extensions), schemas)
 
 
-def check_new_metrics(metrics: Sequence[Metric], schemas: dict[str, DatasetSchema]) -> None:
+def check_new_metrics(
+    metrics: Sequence[Metric], schemas: dict[str, DatasetSchema], extensions: bool = True
+) -> None:
     if not metrics:
         raise InvalidInputException("A metric attribution needs at least one metric")
     if len(metrics) > MAX_METRICS:
@@ -52,7 +55,7 @@ def check_new_metrics(metrics: Sequence[Metric], schemas: dict[str, DatasetSchem
         )
     _check_unique(metrics, InvalidInputException)
     for metric in metrics:
-        check_metric(metric, schemas)
+        check_metric(metric, schemas, extensions)
 
 
 def apply_update(
@@ -60,6 +63,7 @@ def apply_update(
     add: Sequence[Metric],
     remove: Sequence[str],
     schemas: dict[str, DatasetSchema],
+    extensions: bool = True,
 ) -> list[Metric]:
     """Removals first, then additions: one call may replace a metric by removing and re-adding its name."""
     existing = {m.metric_name.upper() for m in current}
@@ -69,7 +73,7 @@ def apply_update(
     removed = {name.upper() for name in remove}
     kept = [m for m in current if m.metric_name.upper() not in removed]
     for metric in add:
-        check_metric(metric, schemas)
+        check_metric(metric, schemas, extensions)
     result = kept + list(add)
     _check_unique(result, ResourceAlreadyExistsException)
     if len(result) > MAX_METRICS:

@@ -21,6 +21,7 @@ from recimpact.domain.attribution import (
     Coverage,
     backfill_contributions,
     compile_attribution,
+    item_columns,
     window_start,
 )
 from recimpact.domain.errors import InvalidInputException, ResourceInUseException
@@ -98,8 +99,8 @@ def run_backfill(
         )
         found = backfill_contributions(compiled, event, received_at, items.get(item_id or ""), target, done)
         counted += bool(found)
-        for metric, window, amount in found:
-            key = SeriesKey(series_id, metric.metric_name, metric.event_type, metric.function, source, window)
+        for metric, label, window, amount in found:
+            key = SeriesKey(series_id, metric.metric_name, metric.event_type, label, source, window)
             contributions[key] = contributions.get(key, 0.0) + amount
 
     def commit(tx: IngestTx) -> None:
@@ -133,13 +134,7 @@ def _coverage(ctx: RequestContext, series_id: str, metric_name: str) -> Coverage
 def _items(ctx: RequestContext, compiled: CompiledAttribution) -> dict[str, dict[str, Any]]:
     """The item columns SUM(ITEMS.col) metrics read, as stored now (a backfill cannot know an item's value at the
     moment a past event arrived)."""
-    columns = sorted(
-        {
-            m.expression.column
-            for m in compiled.metrics
-            if m.expression.dataset == "ITEMS" and m.expression.column
-        }
-    )
+    columns = item_columns(compiled.metrics)
     if not columns:
         return {}
     return {

@@ -8,8 +8,12 @@ all of it is on disk.
 
 from __future__ import annotations
 
+import hashlib
+
 from recimpact.domain.attribution import (
     MAX_SOURCES_PER_DATASET_GROUP,
+    CompiledAttribution,
+    exposure_contributions,
     live_contributions,
     new_sources,
     resolve_source,
@@ -56,18 +60,57 @@ def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction],
         if not tx.insert_event(group, event, source, received_at):
             continue  # a duplicate counts once
         appended += 1
+        if event.impression:
+            record_exposure(tx, target, event, source, received_at)
         if attribution is None:
             continue
         item = None
         if event.item_id and event.event_type.upper() in attribution.item_event_types:
             item = tx.item(group, event.item_id)
-        for metric, window, value in live_contributions(attribution, event, received_at, item):
+        for metric, label, window, value in live_contributions(attribution, event, received_at, item):
             key = SeriesKey(
-                attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window
+                attribution.series_id, metric.metric_name, metric.event_type, label, source, window
             )
             tx.add_to_series(key, value)
     tx.add_sources(group, added, received_at)
     return appended
+
+
+def record_exposure(
+    tx: IngestTx, target: IngestTarget, event: Interaction, source: str, received_at: float
+) -> None:
+    """An event's ``impression`` list: the items its source showed. The same list shown to the same user by the
+    same source counts once (a View and the Purchase that follows carry the same carousel), and a list behind a
+    recommendationId recimpact issued was counted when the recommendation was served."""
+    if event.recommendation_id and tx.recommendation_source(event.recommendation_id) is not None:
+        return
+    who = event.user_id or event.session_id or ""
+    key = hashlib.blake2b("\x00".join((source, who, *event.impression)).encode(), digest_size=16).digest()
+    if tx.add_exposure(
+        target.dataset_group_arn, key, source, event.user_id, event.sent_at, len(event.impression)
+    ):
+        add_exposure_contributions(
+            tx, target.attribution, source, event.sent_at, received_at, len(event.impression)
+        )
+
+
+def add_exposure_contributions(
+    tx: IngestTx,
+    attribution: CompiledAttribution | None,
+    source: str,
+    shown_at: float,
+    received_at: float,
+    items_shown: int,
+) -> None:
+    if attribution is None or not attribution.counts_impressions:
+        return
+    for metric, label, window, value in exposure_contributions(
+        attribution, shown_at, received_at, items_shown
+    ):
+        tx.add_to_series(
+            SeriesKey(attribution.series_id, metric.metric_name, metric.event_type, label, source, window),
+            value,
+        )
 
 
 async def _put_records(ctx: RequestContext, params: Params, dataset_type: str, list_member: str) -> None:

@@ -90,3 +90,12 @@ def for_dataset(ctx: RequestContext, dataset_arn: str) -> IngestTarget:
         return dataset.dataset_group_arn if dataset else None
 
     return _target(ctx, "dataset:" + dataset_arn, group_arn, f"Resource {dataset_arn} does not exist.")
+
+
+def for_group(ctx: RequestContext, group_arn: str) -> IngestTarget:
+    """The target of a dataset group the caller already knows exists (a recommender's, for its exposures)."""
+
+    def arn(tx: CatalogTx) -> str | None:
+        return group_arn
+
+    return _target(ctx, "group:" + group_arn, arn, f"Resource {group_arn} does not exist.")

@@ -78,7 +78,7 @@ def create_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
             raise ResourceAlreadyExistsException(f"Metric attribution {arn} already exists.")
         schemas = _group_schemas(tx, ctx, group.arn)
         check_interactions_schema(schemas)
-        check_new_metrics(metrics, schemas)
+        check_new_metrics(metrics, schemas, extensions=not ctx.settings.strict_aws)
         attribution = MetricAttribution(
             arn=arn,
             name=params["name"],
@@ -142,7 +142,13 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
             raise ResourceInUseException(f"Metric attribution {attribution.arn} is {attribution.status}")
         if add or remove:
             schemas = _group_schemas(tx, ctx, attribution.dataset_group_arn)
-            attribution.metrics = apply_update(attribution.metrics, _metrics(add, now), remove, schemas)
+            attribution.metrics = apply_update(
+                attribution.metrics,
+                _metrics(add, now),
+                remove,
+                schemas,
+                extensions=not ctx.settings.strict_aws,
+            )
         if output:
             attribution.metrics_output_config = output
             attribution.status = resources.CREATE_FAILED if problem else resources.ACTIVE

@@ -19,6 +19,8 @@ from recimpact.domain.resources import Campaign, Recommender, SolutionVersion
 from recimpact.recommend.model import TrainedModel
 from recimpact.services.common import visible
 from recimpact.services.context import RequestContext
+from recimpact.services.events import add_exposure_contributions
+from recimpact.services.ingest_targets import for_group
 from recimpact.services.registry import RUNTIME, Params, operation
 from recimpact.store.events import IngestTx
 
@@ -102,13 +104,18 @@ async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, 
     assert arn is not None
     # The lookups may touch the catalog and the model file: on a worker thread, never on the event loop.
     item_list, serving = await asyncio.to_thread(_recommend, ctx, params, arn)
+    target = await asyncio.to_thread(for_group, ctx, serving.dataset_group_arn)
     recommendation_id = f"RID-{uuid.uuid4()}"
     issued_at = ctx.clock()
     user_id = params.get("userId")
     shown = [entry["itemId"] for entry in item_list]
 
     def record(tx: IngestTx) -> None:
-        tx.record_recommendation(recommendation_id, arn, issued_at, serving.dataset_group_arn, user_id, shown)
+        """The id, its issuer and the items shown (an exposure for IMPRESSIONCOUNT()), durable together."""
+        group = serving.dataset_group_arn
+        tx.record_recommendation(recommendation_id, arn, issued_at, group, user_id, shown)
+        if tx.add_exposure(group, recommendation_id.encode(), arn, user_id, issued_at, len(shown)):
+            add_exposure_contributions(tx, target.attribution, arn, issued_at, issued_at, len(shown))
 
     await ctx.events.submit_async(record)
     return {"itemList": item_list, "recommendationId": recommendation_id}

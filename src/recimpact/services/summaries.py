@@ -4,9 +4,10 @@ dataset group's import jobs with their reports, and the numeric columns an attri
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.domain.expressions import parse_expression
 from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import parse_schema
@@ -28,29 +29,50 @@ def source_totals(
     yet, so a client can show it; sources are ordered by value, largest first."""
     with ctx.catalog.transaction() as tx:
         attribution = require(tx, ctx, MetricAttribution, attribution_arn, "metricAttributionArn")
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    # (metric, source) → series function → sum: a RATIO's parts are summed over the range before dividing.
+    sums: dict[str, dict[str, dict[str, float]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(float))
+    )
     for point in ctx.events.series(attribution.series_id, start, end):
-        sums[point.key.metric_name][point.key.source] += float(point.value)
+        sums[point.key.metric_name][point.key.source][point.key.function] += float(point.value)
     totals = []
     for metric in attribution.metrics:
         name = metric.metric_name.upper()
+        function = parse_expression(metric.expression).function
         by_source = sums.get(name, {})
-        total = sum(by_source.values())
-        sources = sorted(by_source.items(), key=lambda item: (-item[1], item[0]))
+        if function == "ratio":
+            # A ratio's total is its overall quotient, and shares of a ratio mean nothing.
+            values = {s: _ratio(parts) for s, parts in by_source.items() if parts.get(RATIO_DENOMINATOR)}
+            total: float | None = _ratio(_summed(by_source.values())) if values else None
+            shares: dict[str, float | None] = dict.fromkeys(values)
+        else:
+            values = {s: sum(parts.values()) for s, parts in by_source.items()}
+            total = sum(values.values())
+            shares = {s: v / total if total else 0.0 for s, v in values.items()}
+        sources = sorted(values.items(), key=lambda item: (-item[1], item[0]))
         totals.append(
             {
                 "metricName": name,
                 "eventType": metric.event_type.upper(),
                 "expression": metric.expression,
-                "mathFunction": parse_expression(metric.expression).function,
+                "mathFunction": function,
                 "total": total,
-                "sources": [
-                    {"source": source, "value": value, "share": value / total if total else 0.0}
-                    for source, value in sources
-                ],
+                "sources": [{"source": s, "value": v, "share": shares[s]} for s, v in sources],
             }
         )
     return totals
+
+
+def _summed(parts: Iterable[dict[str, float]]) -> dict[str, float]:
+    summed: dict[str, float] = defaultdict(float)
+    for part in parts:
+        for function, value in part.items():
+            summed[function] += value
+    return summed
+
+
+def _ratio(parts: Mapping[str, float]) -> float:
+    return parts.get(RATIO_NUMERATOR, 0.0) / parts[RATIO_DENOMINATOR]
 
 
 def group_import_jobs(

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recimpact.domain.arns import parse_arn
-from recimpact.domain.attribution import LIVE_MAX_AGE_SECONDS
+from recimpact.domain.attribution import LIVE_MAX_AGE_SECONDS, RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.domain.resources import MetricAttribution
 from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore, IngestTx, SeriesKey, SeriesPoint
@@ -35,10 +35,20 @@ _MAX_BACKOFF_SECONDS = 60.0
 _MAX_AHEAD_SECONDS = 2 * 3600
 
 
+def metric_name(key: SeriesKey) -> str:
+    """A RATIO's parts are published as two Sum metrics, ``<NAME>_NUMERATOR`` and ``<NAME>_DENOMINATOR``: CloudWatch
+    sums datums, so the quotient is taken with metric math (``m1 / m2``) over whatever period is graphed."""
+    if key.function == RATIO_NUMERATOR:
+        return f"{key.metric_name}_NUMERATOR"
+    if key.function == RATIO_DENOMINATOR:
+        return f"{key.metric_name}_DENOMINATOR"
+    return key.metric_name
+
+
 def datum(point: SeriesPoint, dataset_group_arn: str) -> dict[str, Any]:
     key = point.key
     return {
-        "MetricName": key.metric_name,
+        "MetricName": metric_name(key),
         "Dimensions": [
             {"Name": "EventAttributionSource", "Value": key.source.upper()},
             {"Name": "DatasetGroupArn", "Value": dataset_group_arn},

@@ -1,7 +1,8 @@
 """Report rows, as the S3 report, ``recimpact metrics`` and the HTTP read API all show them (SPEC §4).
 
 ``METRIC_NAME,EVENT_TYPE,VALUE,MATH_FUNCTION,EVENT_ATTRIBUTION_SOURCE,TIMESTAMP``: names upper-cased, VALUE a float
-written with a decimal point (``12.0``), MATH_FUNCTION ``samplecount`` or ``sum``, the source as resolved, and
+written with a decimal point (``12.0``), MATH_FUNCTION ``samplecount`` or ``sum`` (and, for recimpact's extensions,
+``impressioncount`` or ``ratio``), the source as resolved, and
 TIMESTAMP the window start in epoch seconds, newest window first.
 """
 
@@ -13,6 +14,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.store.events import SeriesPoint
 
 REPORT_COLUMNS = (
@@ -41,6 +43,44 @@ def report_row(point: SeriesPoint) -> dict[str, Any]:
         "EVENT_ATTRIBUTION_SOURCE": key.source,
         "TIMESTAMP": int(key.window_start),
     }
+
+
+def report_rows(points: Iterable[SeriesPoint]) -> list[dict[str, Any]]:
+    """Report rows of series points, in their order. A RATIO metric's two stored parts become one row with
+    MATH_FUNCTION ``ratio`` and VALUE numerator / denominator (no row where the denominator is 0: the ratio is
+    undefined there)."""
+    rows: list[dict[str, Any]] = []
+    parts: dict[tuple[str, str, str, int], dict[str, float]] = {}
+    for point in points:
+        key = point.key
+        if key.function not in (RATIO_NUMERATOR, RATIO_DENOMINATOR):
+            rows.append(report_row(point))
+            continue
+        ident = (key.metric_name, key.event_type, key.source, key.window_start)
+        if ident not in parts:
+            parts[ident] = {}
+            rows.append({"METRIC_NAME": key.metric_name, "_ratio": ident})
+        parts[ident][key.function] = parts[ident].get(key.function, 0.0) + float(point.value)
+    combined = []
+    for row in rows:
+        ident = row.pop("_ratio", None)
+        if ident is None:
+            combined.append(row)
+            continue
+        numerator = parts[ident].get(RATIO_NUMERATOR, 0.0)
+        denominator = parts[ident].get(RATIO_DENOMINATOR, 0.0)
+        if denominator:
+            combined.append(
+                {
+                    "METRIC_NAME": ident[0],
+                    "EVENT_TYPE": ident[1],
+                    "VALUE": numerator / denominator,
+                    "MATH_FUNCTION": "ratio",
+                    "EVENT_ATTRIBUTION_SOURCE": ident[2],
+                    "TIMESTAMP": int(ident[3]),
+                }
+            )
+    return combined
 
 
 def format_value(value: float) -> str:

@@ -88,6 +88,17 @@ CREATE TABLE IF NOT EXISTS recommendations (
     user_id           TEXT,
     items             TEXT             -- JSON list of the item ids shown, in order (the exposures)
 ) WITHOUT ROWID;
+-- Items a source showed (a GetRecommendations answer, or an impression list sent with events), each counted once:
+-- the denominator of click-through rates (IMPRESSIONCOUNT()).
+CREATE TABLE IF NOT EXISTS exposures (
+    group_id     INTEGER NOT NULL,
+    exposure_key BLOB NOT NULL,   -- the recommendationId, or a digest of (source, user, impression list)
+    source       TEXT NOT NULL,
+    user_id      TEXT,
+    shown_at     REAL NOT NULL,
+    items        INTEGER NOT NULL,
+    PRIMARY KEY (group_id, exposure_key)
+) WITHOUT ROWID;
 -- What each metric's backfills have counted (event time >= since, received before received_before), so that a
 -- second backfill never counts an event twice.
 CREATE TABLE IF NOT EXISTS backfills (
@@ -320,6 +331,16 @@ class IngestTx:
     def add_to_series(self, key: SeriesKey, value: float) -> None:
         """O(1) per event: the window's running total, summed in memory and written once per commit."""
         self._unit_series[key] = self._unit_series.get(key, 0.0) + value
+
+    def add_exposure(
+        self, dataset_group: str, key: bytes, source: str, user_id: str | None, shown_at: float, items: int
+    ) -> bool:
+        """Record that ``source`` showed ``items`` items; False if this exposure was recorded before."""
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO exposures VALUES (?, ?, ?, ?, ?, ?)",
+            (self.group_id(dataset_group), key, source, user_id, shown_at, items),
+        )
+        return cursor.rowcount == 1
 
     def add_backfill(self, key: SeriesKey, value: float, publish: bool) -> None:
         """A backfilled contribution, written at once; with ``publish`` False it is marked as already published,

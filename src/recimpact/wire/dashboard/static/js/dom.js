@@ -35,13 +35,18 @@ const integer = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const decimal = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const percent = new Intl.NumberFormat("en-US", { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
-/** Counts as integers, sums with two decimals. */
+const ratio = new Intl.NumberFormat("en-US", { maximumSignificantDigits: 4 });
+
+/** Counts as integers, sums with two decimals, ratios (click-through rates, margin per purchase) to 4 digits. */
 export function formatValue(value, mathFunction) {
-  return mathFunction === "samplecount" ? integer.format(value) : decimal.format(value);
+  if (value === null || value === undefined) return "—";
+  if (mathFunction === "samplecount" || mathFunction === "impressioncount") return integer.format(value);
+  return mathFunction === "ratio" ? ratio.format(value) : decimal.format(value);
 }
 
+/** A source's share of a metric's total; ratios have none. */
 export function formatShare(share) {
-  return percent.format(share);
+  return share === null || share === undefined ? "—" : percent.format(share);
 }
 
 export function formatCount(value) {

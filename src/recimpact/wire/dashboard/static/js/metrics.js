@@ -174,7 +174,7 @@ export function metricsView(app) {
         h("td", {}, h("span", { class: "swatch", style: `background:${colorOf(s.source)}` }), h("span", { class: "source" }, s.source)),
         h("td", { class: "value num" }, formatValue(s.value, metric.mathFunction)),
         h("td", { class: "share num" },
-          h("span", { class: "share-bar" }, h("span", { style: `width:${(s.share * 100).toFixed(1)}%;background:${colorOf(s.source)}` })),
+          h("span", { class: "share-bar" }, h("span", { style: `width:${((s.share ?? 0) * 100).toFixed(1)}%;background:${colorOf(s.source)}` })),
           formatShare(s.share))));
     fill(
       card.totals,

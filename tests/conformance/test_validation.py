@@ -195,3 +195,16 @@ def test_a_bad_file_among_good_ones_is_the_one_named(
     bad = write_csv(tmp_path / "bad.csv", header, [typed_line("STOCK", "1"), typed_line("PRICE", "cheap")])
     reason = failure(engines[engine_name], [good[0], good[1], bad, good[2]], TYPED)
     assert where(reason) == (bad.as_uri(), "3", "PRICE"), reason
+
+
+@pytest.mark.parametrize(
+    "name", ["a[1].csv", "b:c.csv", "d*.csv", "e{x}.csv", "h?.csv", "c d.csv", "ü#%20.csv"]
+)
+def test_file_names_are_read_literally(engines: dict[str, Engine], tmp_path: Path, name: str) -> None:
+    """Characters a glob or a URI would interpret: the file is read as named, and named in failures."""
+    header = [c.name for c in TYPED.columns]
+    good = write_csv(tmp_path / name, header, [typed_line("STOCK", "1"), typed_line("STOCK", "2")])
+    bad = write_csv(tmp_path / f"bad-{name}", header, [typed_line("STOCK", "1"), typed_line("STOCK", "x")])
+    for engine in engines.values():
+        assert len(load(engine, good)) == 2
+        assert where(failure(engine, [bad], TYPED)) == (bad.as_uri(), "3", "STOCK")

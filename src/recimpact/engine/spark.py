@@ -55,6 +55,7 @@ BOOLEAN_WORDS |= {"false": False, "f": False, "no": False, "n": False, "0": Fals
 _INTEGER_RANGE = {"int": 1 << 31, "long": 1 << 63}
 _INTEGER_TYPES = ("int", "long")
 _FLOAT_TYPES = ("float", "double")
+_SPECIAL_IN_PATH = regex.compile(r"[\[\]*?{}:\\]")
 _REPLACEMENT = "\ufffd"  # what Spark's reader makes of bytes that are not UTF-8
 
 
@@ -281,6 +282,20 @@ class SparkEngine:
         )
         return frame.select(F.lit(index).alias(_FILE), *[F.col(n) for n in [*names, _CORRUPT]])
 
+    def _staged(self, files: Sequence[InputFile], staging: Path) -> list[InputFile]:
+        """The files under names Spark reads literally: Hadoop takes ``[``, ``*``, ``?`` and ``{`` in a path for a
+        pattern and ``:`` for a URI scheme, so such a file is read through a link with a plain name (messages
+        still name the file as the user did)."""
+        staged = []
+        for index, file in enumerate(files):
+            if _SPECIAL_IN_PATH.search(str(file.path)):
+                staging.mkdir(parents=True, exist_ok=True)
+                link = staging / f"{index}.csv"
+                link.symlink_to(file.path.resolve())
+                file = InputFile(path=link, name=file.name, columns=file.columns)
+            staged.append(file)
+        return staged
+
     def _typed_rows(self, files: Sequence[InputFile], ordered: Sequence[Column], exact: bool) -> DataFrame:
         frames = [self._read(f, i, exact) for i, f in enumerate(files)]
         union = frames[0]
@@ -297,8 +312,10 @@ class SparkEngine:
         ordered = [c for c in schema_columns if c.name.upper() in present]
         names = [c.name.upper() for c in ordered]
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        staging = self._temp_dir / f"inputs-{uuid.uuid4().hex}"
         with self._lock:
             try:
+                files = self._staged(files, staging)
                 # Lines are split across tasks (a large file is read in parallel), which a quoted value spanning
                 # lines defeats; such a file fails the fast pass, the driver finds nothing wrong with it, and the
                 # load runs again reading whole files (exact, one task per file).
@@ -316,6 +333,8 @@ class SparkEngine:
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         tmp.replace(dest)
         return LoadResult(rows=int(rows), columns=frozenset(present))
 

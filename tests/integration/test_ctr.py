@@ -231,3 +231,18 @@ def test_strict_aws_refuses_the_extensions(tmp_path: Path) -> None:
             metrics=[{"eventType": "Click", "expression": "SAMPLECOUNT()", "metricName": "m"}],
             metricsOutputConfig={"roleArn": ROLE_ARN},
         )
+
+
+def test_compare_on_a_click_through_rate(server: ServerProcess, shop: dict[str, Any]) -> None:
+    """A RATIO metric compares as a ratio (delta method): the partner's value is its clicks over its impressions."""
+    from recimpact.client import compare
+
+    ref: Reference = shop["ref"]
+    result = compare(server.url, shop["attribution"], "ctr", shop["recommender"], PARTNER)
+    assert result["kind"] == "RATIO"
+    clicks = sum(v for (part, source, _), v in ref.sums.items() if part == "clicks" and source == PARTNER)
+    shown = sum(v for (part, source, _), v in ref.sums.items() if part == "impressions" and source == PARTNER)
+    if shown:
+        assert result["valueB"] == pytest.approx(clicks / shown)
+    with pytest.raises(Exception, match="RATIO already"):
+        compare(server.url, shop["attribution"], "ctr", shop["recommender"], PARTNER, per="clicks")

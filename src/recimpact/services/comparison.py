@@ -1,9 +1,10 @@
 """Comparing two sources on one metric of the attribution, with intervals (``domain/statistics.py``).
 
 The unit is the user, as in GrowthBook, Statsig and PostHog: every user with at least one event attributed to a
-source in the range is one unit of that source, with the metric's per-user value (0 when they had no event of the
-metric's type). ``per`` turns it into a ratio metric: the metric's total over another metric's total (margin per
-view, purchases per view), whose variance comes from the delta method. The data are the stored events in the range
+source in the range, or an exposure from it, is one unit of that source, with the metric's per-user value (0 when
+they had no event of the metric's type). A RATIO metric (a click-through rate: clicks over IMPRESSIONCOUNT()), or
+``per`` naming a second metric (margin per view), makes it a ratio metric: the numerator's total over the
+denominator's, whose variance comes from the delta method. The data are the stored events in the range
 (not the live series, so events the series left out count too) and items' current values for SUM(ITEMS.col).
 """
 
@@ -14,21 +15,23 @@ from typing import Any
 
 from recimpact.domain.attribution import CompiledMetric, compile_attribution
 from recimpact.domain.errors import InvalidInputException
+from recimpact.domain.expressions import MetricExpression
 from recimpact.domain.resources import MetricAttribution
 from recimpact.domain.statistics import MetricKind, SampleSummary, compare, randomization_warning
 from recimpact.services.common import camel, require
 from recimpact.services.context import RequestContext
 
+Values = dict[tuple[str, str], float]  # (source, user) → the user's total of one aggregate
 
-def _value_sql(metric: CompiledMetric) -> tuple[str, list[Any]]:
-    """What one event adds to the metric, as SQL over events ``e`` and items ``i``."""
-    expression = metric.expression
-    if expression.function == "samplecount":
+
+def _value_sql(aggregate: MetricExpression) -> tuple[str, list[Any]]:
+    """What one event adds to a SAMPLECOUNT() or SUM(...) aggregate, as SQL over events ``e`` and items ``i``."""
+    if aggregate.function == "samplecount":
         return "1.0", []
-    if expression.dataset == "INTERACTIONS" and expression.column == "EVENT_VALUE":
+    if aggregate.dataset == "INTERACTIONS" and aggregate.column == "EVENT_VALUE":
         return "e.event_value", []
-    table = "i" if expression.dataset == "ITEMS" else "e"
-    return f"json_extract({table}.properties, ?)", [f"$.{expression.column}"]
+    table = "i" if aggregate.dataset == "ITEMS" else "e"
+    return f"json_extract({table}.properties, ?)", [f"$.{aggregate.column}"]
 
 
 def _metric(attribution: MetricAttribution, name: str) -> CompiledMetric:
@@ -57,28 +60,43 @@ def compare_sources(
         raise InvalidInputException("Compare two different sources")
     with ctx.catalog.transaction() as tx:
         attribution = require(tx, ctx, MetricAttribution, attribution_arn, "metricAttributionArn")
-    numerator = _metric(attribution, metric_name)
-    denominator = _metric(attribution, per) if per else None
-    units = _per_user(
-        ctx, attribution.dataset_group_arn, numerator, denominator, (source_a, source_b), start, end
-    )
-    summaries = {source: SampleSummary() for source in (source_a, source_b)}
-    users: dict[str, set[str]] = {source_a: set(), source_b: set()}
-    for source, user, x, y in units:
+    metric = _metric(attribution, metric_name)
+    parts: list[tuple[str, MetricExpression]] = [
+        (metric.event_type, a) for a in metric.expression.aggregates()
+    ]
+    if per:
+        if metric.expression.function == "ratio":
+            raise InvalidInputException(f"{metric.metric_name} is a RATIO already: compare it without per")
+        denominator = _metric(attribution, per)
+        if denominator.expression.function == "ratio":
+            raise InvalidInputException(
+                f"per names {denominator.metric_name}, a RATIO: name a count or a sum"
+            )
+        parts.append((denominator.event_type, denominator.expression))
+    kind = MetricKind.RATIO if len(parts) == 2 else MetricKind.MEAN
+    window = (start if start is not None else float("-inf"), end if end is not None else float("inf"))
+    sources = (source_a, source_b)
+    group = attribution.dataset_group_arn
+    values = [_values(ctx, group, event_type, aggregate, sources, window) for event_type, aggregate in parts]
+    units = _units(ctx, group, sources, window)
+    summaries = {source: SampleSummary() for source in sources}
+    for source, user in sorted(units):
+        x = values[0].get((source, user), 0.0)
+        y = values[1].get((source, user), 0.0) if kind is MetricKind.RATIO else 1.0
         summaries[source] = summaries[source].with_unit(x, y)
-        users[source].add(user)
-    kind = MetricKind.RATIO if denominator else MetricKind.MEAN
     result = compare(summaries[source_a], summaries[source_b], kind, alpha=alpha)
     warnings = list(result.warnings)
-    overlap = randomization_warning(len(users[source_a] & users[source_b]), result.units_a, result.units_b)
+    users_a = {user for source, user in units if source == source_a}
+    users_b = {user for source, user in units if source == source_b}
+    overlap = randomization_warning(len(users_a & users_b), result.units_a, result.units_b)
     if overlap:
         warnings.append(overlap)
     body = {camel(key): value for key, value in asdict(result).items()}
     body.update(
         {
             "metricAttributionArn": attribution.arn,
-            "metric": numerator.metric_name,
-            "per": denominator.metric_name if denominator else None,
+            "metric": metric.metric_name,
+            "per": per.upper() if per else None,
             "sourceA": source_a,
             "sourceB": source_b,
             "start": start,
@@ -92,38 +110,47 @@ def compare_sources(
     return body
 
 
-def _per_user(
+def _units(
+    ctx: RequestContext, group: str, sources: tuple[str, str], window: tuple[float, float]
+) -> set[tuple[str, str]]:
+    """(source, user) of every user with an event attributed to, or an exposure from, either source."""
+    rows = ctx.events.read(
+        "SELECT DISTINCT e.source, e.user_id FROM events e JOIN dataset_groups g ON g.id = e.group_id"
+        " WHERE g.arn = ? AND e.source IN (?, ?) AND e.user_id IS NOT NULL AND e.sent_at >= ? AND e.sent_at < ?"
+        " UNION SELECT x.source, x.user_id FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
+        " WHERE g.arn = ? AND x.source IN (?, ?) AND x.user_id IS NOT NULL AND x.shown_at >= ? AND x.shown_at < ?",
+        [group, *sources, *window, group, *sources, *window],
+    )
+    return {(source, user) for source, user in rows}
+
+
+def _values(
     ctx: RequestContext,
     group: str,
-    numerator: CompiledMetric,
-    denominator: CompiledMetric | None,
+    event_type: str,
+    aggregate: MetricExpression,
     sources: tuple[str, str],
-    start: float | None,
-    end: float | None,
-) -> list[tuple[str, str, float, float]]:
-    """(source, user, metric value, denominator value or 1) for every user with an event of either source."""
-    num_sql, num_args = _value_sql(numerator)
-    if denominator is not None:
-        den_sql, den_args = _value_sql(denominator)
-        den = f"COALESCE(SUM(CASE WHEN upper(e.event_type) = ? THEN {den_sql} END), 0)"
-        den_params: list[Any] = [denominator.event_type, *den_args]
+    window: tuple[float, float],
+) -> Values:
+    """Each user's total of one aggregate: items shown (IMPRESSIONCOUNT()) or the metric's events' values."""
+    if aggregate.function == "impressioncount":
+        rows = ctx.events.read(
+            "SELECT x.source, x.user_id, SUM(x.items) FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
+            " WHERE g.arn = ? AND x.source IN (?, ?) AND x.user_id IS NOT NULL AND x.shown_at >= ?"
+            " AND x.shown_at < ? GROUP BY x.source, x.user_id",
+            [group, *sources, *window],
+        )
     else:
-        den, den_params = "1.0", []
-    needs_items = any(m is not None and m.expression.dataset == "ITEMS" for m in (numerator, denominator))
-    join = "LEFT JOIN items i ON i.dataset_group = g.arn AND i.item_id = e.item_id" if needs_items else ""
-    sql = (
-        f"SELECT e.source, e.user_id, COALESCE(SUM(CASE WHEN upper(e.event_type) = ? THEN {num_sql} END), 0), {den}"
-        f" FROM events e JOIN dataset_groups g ON g.id = e.group_id {join}"
-        " WHERE g.arn = ? AND e.source IN (?, ?) AND e.user_id IS NOT NULL AND e.sent_at >= ? AND e.sent_at < ?"
-        " GROUP BY e.source, e.user_id"
-    )
-    args = [
-        numerator.event_type,
-        *num_args,
-        *den_params,
-        group,
-        *sources,
-        start if start is not None else float("-inf"),
-        end if end is not None else float("inf"),
-    ]
-    return [(s, u, float(x), float(y)) for s, u, x, y in ctx.events.read(sql, args)]
+        value, args = _value_sql(aggregate)
+        join = (
+            "LEFT JOIN items i ON i.dataset_group = g.arn AND i.item_id = e.item_id"
+            if aggregate.dataset == "ITEMS"
+            else ""
+        )
+        rows = ctx.events.read(
+            f"SELECT e.source, e.user_id, SUM({value}) FROM events e JOIN dataset_groups g ON g.id = e.group_id {join}"
+            " WHERE g.arn = ? AND e.source IN (?, ?) AND e.user_id IS NOT NULL AND e.sent_at >= ? AND e.sent_at < ?"
+            " AND upper(e.event_type) = ? GROUP BY e.source, e.user_id",
+            [*args, group, *sources, *window, event_type],
+        )
+    return {(source, user): float(total or 0.0) for source, user, total in rows}

@@ -246,3 +246,81 @@ def test_compare_on_a_click_through_rate(server: ServerProcess, shop: dict[str, 
         assert result["valueB"] == pytest.approx(clicks / shown)
     with pytest.raises(Exception, match="RATIO already"):
         compare(server.url, shop["attribution"], "ctr", shop["recommender"], PARTNER, per="clicks")
+
+
+def test_bulk_reports_compute_the_same_ratios(
+    server: ServerProcess, personalize: Any, tmp_path: Path
+) -> None:
+    """An import job's report: IMPRESSIONCOUNT() from the IMPRESSION column ('|'-separated, each list once per
+    source and user, in the window it first appears) and RATIO() per window, as the live series computes them."""
+    import csv as csv_module
+    import random
+
+    from recimpact.simulate import interactions_schema
+
+    schema = interactions_schema(
+        {"name": "IMPRESSION", "type": ["null", "string"]},
+        {"name": "EVENT_ATTRIBUTION_SOURCE", "type": ["null", "string"]},
+    )
+    group = Group(personalize, interactions_schema=schema)
+    margins = {f"i{n}": float(n + 1) for n in range(8)}
+    events = server.client("personalize-events")
+    events.put_items(
+        datasetArn=group.items_dataset,
+        items=[{"itemId": item, "properties": json.dumps({"MARGIN": m})} for item, m in margins.items()],
+    )
+    reports = tmp_path / "reports"
+    personalize.create_metric_attribution(
+        name=unique("ma"),
+        datasetGroupArn=group.arn,
+        metrics=METRICS,
+        metricsOutputConfig={"roleArn": ROLE_ARN, "s3DataDestination": {"path": reports.as_uri() + "/"}},
+    )
+    rng = random.Random(9)
+    now = int(time.time())
+    rows, ref = [], Reference(margins)
+    for n in range(400):
+        user, source = f"u{rng.randint(1, 15)}", rng.choice(["a", "b"])
+        shown = rng.sample(sorted(margins), rng.randint(1, 4)) if rng.random() < 0.8 else []
+        event_type = rng.choice(["Click", "Click", "Purchase", "View"])
+        sent = now - rng.randint(0, 6 * 3600)
+        item = shown[0] if shown else rng.choice(sorted(margins))
+        rows.append([user, item, sent, event_type, "|".join(shown), source])
+        event = {"eventId": str(n), "eventType": event_type, "itemId": item, "sentAt": sent,
+                 "metricAttribution": {"eventAttributionSource": source}}  # fmt: skip
+        if shown:
+            event["impression"] = shown
+        rows[-1].append(event)
+    # The reference sees rows in time order: an impression list counts in the window it first appears.
+    for row in sorted(rows, key=lambda r: r[2]):
+        ref.event(row[0], row[-1])
+    path = tmp_path / "interactions.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv_module.writer(handle)
+        writer.writerow(
+            ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "IMPRESSION", "EVENT_ATTRIBUTION_SOURCE"]
+        )
+        writer.writerows(row[:-1] for row in rows)
+    job = personalize.create_dataset_import_job(
+        jobName=unique("job"),
+        datasetArn=group.interactions_dataset,
+        dataSource={"dataLocation": path.as_uri()},
+        roleArn=ROLE_ARN,
+        publishAttributionMetricsToS3=True,
+    )["datasetImportJobArn"]
+    from tests.retail import wait_status
+
+    done = wait_status(
+        personalize.describe_dataset_import_job, "datasetImportJobArn", "datasetImportJob", job
+    )
+    assert done["status"] == "ACTIVE", done.get("failureReason")
+    (report,) = reports.glob("*.csv")
+    with open(report, newline="") as handle:
+        got = {
+            (r["METRIC_NAME"], r["EVENT_ATTRIBUTION_SOURCE"], int(r["TIMESTAMP"])): float(r["VALUE"])
+            for r in csv_module.DictReader(handle)
+        }
+    want = ref.rows()
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value), key

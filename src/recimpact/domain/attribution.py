@@ -86,6 +86,20 @@ class CompiledAttribution:
         return any(m.expression.counts_impressions for m in self.metrics)
 
 
+def metric_parts(metrics: Iterable[CompiledMetric]) -> tuple[tuple[CompiledMetric, ...], tuple[str, ...]]:
+    """Metrics as single aggregates for a bulk query, with each one's series function label: a RATIO becomes its
+    numerator and its denominator (same name and event type), combined again when the rows are read."""
+    parts: list[CompiledMetric] = []
+    labels: list[str] = []
+    for metric in metrics:
+        for label, aggregate in metric.parts():
+            parts.append(
+                CompiledMetric(metric.metric_name, metric.event_type, aggregate, metric.counting_since)
+            )
+            labels.append(label)
+    return tuple(parts), tuple(labels)
+
+
 def item_columns(metrics: Iterable[CompiledMetric]) -> list[str]:
     """The Items columns SUM(ITEMS.col) aggregates of ``metrics`` read (in a RATIO too), sorted."""
     return sorted(

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric
+from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric, item_columns
 
 Quote = Callable[[str], str]
 
@@ -40,26 +40,34 @@ def backtick_quote(name: str) -> str:
 
 @dataclass(frozen=True)
 class AttributionQuery:
+    """``metrics`` are single aggregates (``domain.attribution.metric_parts`` splits a RATIO in two); ``labels``
+    names each one's series function (``ratio_numerator``...), by default the aggregate's own."""
+
     metrics: tuple[CompiledMetric, ...]  # the metrics that count these rows, in IDX order
     interaction_columns: frozenset[str]  # upper-case columns the interactions relation has
     min_timestamp: float | None = None  # live series: rows with TIMESTAMP before this are left out
+    labels: tuple[str, ...] = ()
+
+    def label(self, idx: int) -> str:
+        return self.labels[idx] if self.labels else self.metrics[idx].function
+
+    @property
+    def impression_parts(self) -> list[int]:
+        """IDX of the IMPRESSIONCOUNT() parts, which count the IMPRESSION column's items, not rows."""
+        if "IMPRESSION" not in self.interaction_columns:
+            return []
+        return [i for i, m in enumerate(self.metrics) if m.expression.function == "impressioncount"]
 
     @property
     def needs_items(self) -> bool:
-        return any(m.expression.dataset == "ITEMS" for m in self.metrics)
+        return any(m.expression.reads("ITEMS") for m in self.metrics)
 
     @property
     def needs_recommendations(self) -> bool:
         return "RECOMMENDATION_ID" in self.interaction_columns
 
     def item_columns(self) -> list[str]:
-        return sorted(
-            {
-                m.expression.column
-                for m in self.metrics
-                if m.expression.dataset == "ITEMS" and m.expression.column
-            }
-        )
+        return item_columns(self.metrics)
 
     def _events(self, quote: Quote) -> str:
         q = quote
@@ -84,6 +92,10 @@ class AttributionQuery:
         ]
         if self.needs_items:
             select.append(f"i.{q('ITEM_ID')} AS IID")
+        if self.impression_parts:
+            select.append(f"NULLIF(TRIM(i.{q('IMPRESSION')}), '') AS IMP")
+            user = f"i.{q('USER_ID')}" if "USER_ID" in cols else "NULL"
+            select.append(f"{user} AS UID")
         select += [f"i.{q(c)} AS {q('C_' + c)}" for c in event_columns]
         joins = ""
         if self.needs_recommendations:
@@ -107,6 +119,8 @@ class AttributionQuery:
             expr = metric.expression
             if expr.function == "samplecount":
                 value = "CAST(1 AS DOUBLE)"
+            elif expr.function != "sum":
+                value = "CAST(NULL AS DOUBLE)"  # IMPRESSIONCOUNT(): counted from the IMPRESSION column below
             elif expr.dataset == "ITEMS":
                 value = f"CAST(it.{q(str(expr.column))} AS DOUBLE)"
             else:
@@ -120,12 +134,29 @@ class AttributionQuery:
             item_join = (
                 f" LEFT JOIN items it ON (CASE WHEN m.IDX IN ({reading}) THEN e.IID END) = it.{q('ITEM_ID')}"
             )
+        impressions = ""
+        if self.impression_parts:
+            # An impression list (items separated by '|', as AWS's IMPRESSION column holds them) counts once per
+            # source, user and list, in the window it first appears, like impression lists sent with PutEvents.
+            shown = (
+                "shown AS (SELECT SRC, MIN(WS) AS WS, "
+                "CAST(LENGTH(IMP) - LENGTH(REPLACE(IMP, '|', '')) + 1 AS DOUBLE) AS N "
+                "FROM events WHERE IMP IS NOT NULL GROUP BY SRC, UID, IMP)"
+            )
+            impressions = "".join(
+                f" UNION ALL SELECT {idx} AS IDX, SRC, WS, SUM(N) AS VALUE FROM shown GROUP BY SRC, WS"
+                for idx in self.impression_parts
+            )
+            impressions_cte = f", {shown}"
+        else:
+            impressions_cte = ""
         return (
-            f"WITH {self._events(quote)}, "
+            f"WITH {self._events(quote)}{impressions_cte}, "
             f"contributions AS (SELECT m.IDX AS IDX, e.SRC AS SRC, e.WS AS WS, "
             f"CASE m.IDX {' '.join(cases)} END AS V "
             f"FROM events e JOIN metrics m ON e.ET = m.ET{item_join}) "
             "SELECT IDX, SRC, WS, SUM(V) AS VALUE FROM contributions WHERE V IS NOT NULL GROUP BY IDX, SRC, WS"
+            f"{impressions}"
         )
 
 
@@ -135,19 +166,19 @@ def report_rows(
     """Engine results as report rows (SPEC §4 columns), newest window first, then metric name and source."""
     ordered = sorted(
         (
-            (int(window), query.metrics[int(idx)], source, float(value))
+            (int(window), query.metrics[int(idx)], source, float(value), int(idx))
             for idx, source, window, value in results
         ),
-        key=lambda r: (-r[0], r[1].metric_name, r[2]),
+        key=lambda r: (-r[0], r[1].metric_name, r[2], r[4]),
     )
     return [
         {
             "METRIC_NAME": metric.metric_name,
             "EVENT_TYPE": metric.event_type,
             "VALUE": value,
-            "MATH_FUNCTION": metric.function,
+            "MATH_FUNCTION": query.label(idx),
             "EVENT_ATTRIBUTION_SOURCE": source,
             "TIMESTAMP": window,
         }
-        for window, metric, source, value in ordered
+        for window, metric, source, value, idx in ordered
     ]

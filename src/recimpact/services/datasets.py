@@ -88,4 +88,4 @@ def _attribution_reads(attribution: MetricAttribution, dataset_type: str) -> boo
     """Every attribution reads the Interactions dataset; SUM(ITEMS.x) also reads Items."""
     if dataset_type == "INTERACTIONS":
         return True
-    return any(parse_expression(m.expression).dataset == dataset_type for m in attribution.metrics)
+    return any(parse_expression(m.expression).reads(dataset_type) for m in attribution.metrics)

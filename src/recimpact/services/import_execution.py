@@ -26,6 +26,8 @@ from recimpact.domain.attribution import (
     SOURCE_NAME_UNDEFINED,
     CompiledAttribution,
     compile_attribution,
+    item_columns,
+    metric_parts,
 )
 from recimpact.domain.errors import ServiceError
 from recimpact.domain.resources import Dataset, DatasetImportJob, MetricAttribution, Schema
@@ -34,7 +36,7 @@ from recimpact.engine.base import DataError, Engine, InputFile
 from recimpact.engine.plan import AttributionQuery, report_rows
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
-from recimpact.sinks.reports import report_file_name, to_csv
+from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
 from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore, IngestTx, SeriesKey
 
@@ -294,14 +296,18 @@ def _prepare(
     report: str | None = None
     live: list[tuple[SeriesKey, float]] = []
     if attribution is not None:
-        metrics = tuple(m for m in attribution.metrics if m.counting_since <= received_at)
+        counting = [m for m in attribution.metrics if m.counting_since <= received_at]
+        metrics, labels = metric_parts(counting)
         items_csv = _items_csv(env, group, metrics, work_dir)
         if job.publish_attribution_metrics_to_s3 and metrics:
-            query = AttributionQuery(metrics=metrics, interaction_columns=columns)
-            rows = report_rows(query, env.engine.aggregate(query, [part], items_csv, recommendations_csv))
+            query = AttributionQuery(metrics=metrics, interaction_columns=columns, labels=labels)
+            results = env.engine.aggregate(query, [part], items_csv, recommendations_csv)
+            rows = combine_ratios(report_rows(query, results))
             report = write_report(attributions[0], job.import_mode, to_csv(rows), s3)
         if not full and metrics:
-            live = _live_series(env, attribution, metrics, columns, part, items_csv, recommendations_csv)
+            live = _live_series(
+                env, attribution, metrics, labels, columns, part, items_csv, recommendations_csv
+            )
 
     def commit(tx: IngestTx) -> None:
         tx.add_sources(group, sorted(added), received_at)
@@ -315,6 +321,7 @@ def _live_series(
     env: JobEnvironment,
     attribution: CompiledAttribution,
     metrics: tuple[Any, ...],
+    labels: tuple[str, ...],
     columns: frozenset[str],
     part: Path,
     items_csv: Path | None,
@@ -322,13 +329,16 @@ def _live_series(
 ) -> list[tuple[SeriesKey, float]]:
     """INCREMENTAL imports feed the live series like PutEvents, leaving out rows older than 14 days."""
     query = AttributionQuery(
-        metrics=metrics, interaction_columns=columns, min_timestamp=time.time() - LIVE_MAX_AGE_SECONDS
+        metrics=metrics,
+        interaction_columns=columns,
+        min_timestamp=time.time() - LIVE_MAX_AGE_SECONDS,
+        labels=labels,
     )
     result = []
     for idx, source, window, value in env.engine.aggregate(query, [part], items_csv, recommendations_csv):
         metric = metrics[idx]
         key = SeriesKey(
-            attribution.series_id, metric.metric_name, metric.event_type, metric.function, source, window
+            attribution.series_id, metric.metric_name, metric.event_type, labels[idx], source, window
         )
         result.append((key, value))
     return result
@@ -358,7 +368,7 @@ def _recommendations_csv(
 
 def _items_csv(env: JobEnvironment, group: str, metrics: tuple[Any, ...], work_dir: Path) -> Path | None:
     """The numeric item columns the metrics read, as stored now (bulk and PutItems alike)."""
-    columns = sorted({m.expression.column for m in metrics if m.expression.dataset == "ITEMS"})
+    columns = item_columns(metrics)
     if not columns:
         return None
     path = work_dir / "items.csv"

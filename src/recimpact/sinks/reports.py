@@ -46,40 +46,33 @@ def report_row(point: SeriesPoint) -> dict[str, Any]:
 
 
 def report_rows(points: Iterable[SeriesPoint]) -> list[dict[str, Any]]:
-    """Report rows of series points, in their order. A RATIO metric's two stored parts become one row with
-    MATH_FUNCTION ``ratio`` and VALUE numerator / denominator (no row where the denominator is 0: the ratio is
-    undefined there)."""
-    rows: list[dict[str, Any]] = []
-    parts: dict[tuple[str, str, str, int], dict[str, float]] = {}
-    for point in points:
-        key = point.key
-        if key.function not in (RATIO_NUMERATOR, RATIO_DENOMINATOR):
-            rows.append(report_row(point))
+    """Report rows of series points, in their order (RATIO parts combined)."""
+    return combine_ratios(report_row(point) for point in points)
+
+
+def combine_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A RATIO metric's two stored parts (MATH_FUNCTION ``ratio_numerator`` / ``ratio_denominator``) become one row,
+    where the first part was, with MATH_FUNCTION ``ratio`` and VALUE numerator / denominator; no row where the
+    denominator is 0 (the ratio is undefined there). Every other row passes unchanged."""
+    out: list[dict[str, Any]] = []
+    parts: dict[tuple[Any, ...], dict[str, float]] = {}
+    for row in rows:
+        function = row["MATH_FUNCTION"]
+        if function not in (RATIO_NUMERATOR, RATIO_DENOMINATOR):
+            out.append(row)
             continue
-        ident = (key.metric_name, key.event_type, key.source, key.window_start)
+        ident = (row["METRIC_NAME"], row["EVENT_TYPE"], row["EVENT_ATTRIBUTION_SOURCE"], row["TIMESTAMP"])
         if ident not in parts:
             parts[ident] = {}
-            rows.append({"METRIC_NAME": key.metric_name, "_ratio": ident})
-        parts[ident][key.function] = parts[ident].get(key.function, 0.0) + float(point.value)
+            out.append({**row, "MATH_FUNCTION": "ratio", "_parts": parts[ident]})
+        parts[ident][function] = parts[ident].get(function, 0.0) + float(row["VALUE"])
     combined = []
-    for row in rows:
-        ident = row.pop("_ratio", None)
-        if ident is None:
+    for row in out:
+        found = row.pop("_parts", None)
+        if found is None:
             combined.append(row)
-            continue
-        numerator = parts[ident].get(RATIO_NUMERATOR, 0.0)
-        denominator = parts[ident].get(RATIO_DENOMINATOR, 0.0)
-        if denominator:
-            combined.append(
-                {
-                    "METRIC_NAME": ident[0],
-                    "EVENT_TYPE": ident[1],
-                    "VALUE": numerator / denominator,
-                    "MATH_FUNCTION": "ratio",
-                    "EVENT_ATTRIBUTION_SOURCE": ident[2],
-                    "TIMESTAMP": int(ident[3]),
-                }
-            )
+        elif found.get(RATIO_DENOMINATOR):
+            combined.append({**row, "VALUE": found.get(RATIO_NUMERATOR, 0.0) / found[RATIO_DENOMINATOR]})
     return combined
 
 

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from recimpact.client import get_series
+from recimpact.client import compare, get_series
 from recimpact.settings import Settings
 from recimpact.simulate import (
     EVENT_ATTRIBUTION_SOURCE_FIELD,
@@ -41,7 +41,13 @@ from recimpact.wire.server import EmbeddedServer
 _MARKER = ".recimpact-demo"
 
 INTERACTIONS_SCHEMA = interactions_schema(EVENT_ATTRIBUTION_SOURCE_FIELD)
-METRICS = SEED_METRICS
+# The launch post's metrics, and two of recimpact's extensions: the items the carousels showed, and views per item
+# shown (the click-through rate AWS's post talks of but cannot compute).
+METRICS = [
+    *SEED_METRICS,
+    {"eventType": "View", "expression": "IMPRESSIONCOUNT()", "metricName": "impressions"},
+    {"eventType": "View", "expression": "RATIO(SAMPLECOUNT(), IMPRESSIONCOUNT())", "metricName": "ctr"},
+]
 RECOMMENDERS = {
     "recommended-for-you": ("aws-ecomm-recommended-for-you", 1.2),
     "viewed-x-also-viewed": ("aws-ecomm-customers-who-viewed-x-also-viewed", 1.0),
@@ -97,6 +103,8 @@ def run_demo(
         names = {arn: f"recommender/{name}" for name, arn in recommenders.items()}
         _comparison(console, "Bulk history: the import job's report", _read_report(report), history, {})
         _comparison(console, "Live: today's traffic, from the 15-minute series", live, sent, names)
+        baseline, better = recommenders["viewed-x-also-viewed"], recommenders["recommended-for-you"]
+        _significance(console, server.url, resources["attribution"], baseline, better, names)
         console.print(f"report CSV: {report}", soft_wrap=True, highlight=False)
         console.print(f"dashboard:  {server.url}/", soft_wrap=True, highlight=False)
         console.print(f"demo took {time.monotonic() - started:.0f} s", highlight=False)
@@ -261,6 +269,7 @@ def _live_traffic(
             now,
             seed=1,
             on_progress=lambda _: progress.advance(task),
+            by_user=True,  # an A/B/C test: each user always sees the same source
         )
     console.print(
         f"sent {truth.total():,} events in {sessions:,} sessions ({truth.recommendation_calls:,} GetRecommendations)",
@@ -289,27 +298,72 @@ def _comparison(
     truth: dict[str, Counter[str]],
     names: dict[str, str],
 ) -> None:
-    """Per-source totals of the attribution's metrics, and margin per view (the number a team decides on)."""
+    """Per-source totals of the attribution's metrics, the click-through rate (views per item shown) and margin per
+    view (the number a team decides on). Ratios are taken over the totals, never summed across windows."""
     totals: dict[str, defaultdict[str, float]] = {}
     for row in rows:
+        if row["MATH_FUNCTION"] == "ratio":
+            continue
         source = str(row["EVENT_ATTRIBUTION_SOURCE"])
         totals.setdefault(source, defaultdict(float))[str(row["METRIC_NAME"])] += float(row["VALUE"])
     table = Table(title=title, title_justify="left")
-    for column in ("source", "COUNTVIEWS", "SUMMARGIN", "margin per view", "purchases sent"):
+    columns = ("source", "COUNTVIEWS", "IMPRESSIONS", "CTR", "SUMMARGIN", "margin per view", "purchases sent")
+    for column in columns:
         if column == "source":
             table.add_column(column, no_wrap=True, min_width=20)
         else:
             table.add_column(column, justify="right")
     for source in sorted(totals, key=lambda s: -totals[s]["SUMMARGIN"]):
         views, margin = totals[source]["COUNTVIEWS"], totals[source]["SUMMARGIN"]
+        shown = totals[source]["IMPRESSIONS"]
         table.add_row(
             names.get(source, source),
             f"{views:,.0f}",
+            f"{shown:,.0f}" if shown else "—",
+            f"{views / shown:.2%}" if shown else "—",
             f"{margin:,.2f}",
             f"{margin / views:.3f}" if views else "—",
             f"{truth.get(source, Counter())['Purchase']:,}",
         )
     console.print(table)
+
+
+def _significance(
+    console: Console, url: str, attribution: str, baseline: str, candidate: str, names: dict[str, str]
+) -> None:
+    """recommended-for-you against viewed-x-also-viewed, per user, with intervals (``recimpact compare``)."""
+    table = Table(
+        title=f"{names[candidate]} vs {names[baseline]} (per user, 95% intervals)", title_justify="left"
+    )
+    for column in ("metric", "baseline", "candidate", "lift", "interval", "anytime-valid"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    warnings: list[str] = []
+    for label, metric, per in (("CTR", "ctr", None), ("margin per view", "sumMargin", "countViews")):
+        result = compare(url, attribution, metric, baseline, candidate, per=per)
+        table.add_row(
+            label,
+            _fmt(result["valueA"]),
+            _fmt(result["valueB"]),
+            _pct(result["lift"]),
+            _span(result["liftCi"]),
+            _span(result["liftSequence"]),
+        )
+        warnings += result["warnings"]
+    console.print(table)
+    for warning in sorted(set(warnings)):
+        console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1%}"
+
+
+def _span(interval: dict[str, float] | None) -> str:
+    return "—" if interval is None else f"[{_pct(interval['lower'])}, {_pct(interval['upper'])}]"
 
 
 def _status(describe: Any, arn: str) -> str:

@@ -129,8 +129,9 @@ def _recommended(
     """The carousel a recommender fills for this user (or for an item of their persona, on an item page)."""
     request: dict[str, Any] = {"numResults": site.carousel_size}
     request["campaignArn" if recommender.is_campaign else "recommenderArn"] = recommender.arn
-    if recommender.needs_user:
-        request["userId"] = user.user_id
+    # The shop front knows its user whatever the recipe (AWS takes userId with every recipe): exposures are then
+    # per user, the unit source comparisons count.
+    request["userId"] = user.user_id
     if recommender.needs_item:
         request["itemId"] = rng.choice(site.items_of(rng.choice(user.personas))).item_id
     answer = runtime.get_recommendations(**request)
@@ -142,8 +143,8 @@ def _event(e: Interaction, recommendation_id: str | None, shown: list[str], sour
     event: dict[str, Any] = {"eventType": e.event_type, "itemId": e.item_id, "sentAt": e.timestamp}
     if recommendation_id is not None:
         event["recommendationId"] = recommendation_id
-        if e.event_type == "View":
-            event["impression"] = shown
     else:
         event["metricAttribution"] = {"eventAttributionSource": source.name}
+    if e.event_type == "View":
+        event["impression"] = shown  # the carousel the item was viewed in
     return event

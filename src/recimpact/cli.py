@@ -134,7 +134,7 @@ def demo(
     ] = Path("demo-data"),
     live_sessions: Annotated[
         int, typer.Option(min=1, help="Sessions of live traffic (GetRecommendations + PutEvents).")
-    ] = 2_000,
+    ] = 6_000,
     serve: Annotated[
         bool, typer.Option("--serve", help="Keep the server (and its dashboard) running until Ctrl-C.")
     ] = False,

@@ -54,7 +54,7 @@ RECOMMENDERS = {
 }
 PARTNER = Source("partner_carousel", share=1 / 3, relevance=0.3, conversion_lift=0.9)
 HISTORY_SESSIONS = 12_000
-LIVE_SESSIONS = 2_000
+LIVE_SESSIONS = 6_000
 
 
 def _fresh(data_dir: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from recimpact.engine.base import Engine
 from tests.conformance.conftest import ENGINES
 from tests.conformance.generate import BASE, cases
-from tests.conformance.pipeline import COLUMNS, Case, attribute, metric, reference_rows
+from tests.conformance.pipeline import COLUMNS, METRICS, Case, attribute, metric, reference_rows
 
 SETTINGS = settings(
     max_examples=15,
@@ -89,3 +89,16 @@ def test_values_spanning_lines(engines: dict[str, Engine], tmp_path: Path, engin
     ]
     case = _single_file_case(rows, "View")
     assert attribute(engines[engine_name], case, tmp_path) == reference_rows(case)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_a_summed_column_no_file_has_adds_nothing(
+    engines: dict[str, Engine], tmp_path: Path, engine_name: str
+) -> None:
+    """SUM(INTERACTIONS.EVENT_VALUE) over files without the (nullable) EVENT_VALUE column: no rows, no failure."""
+    rows = [_row(USER_ID="u1", ITEM_ID="i1", TIMESTAMP=BASE, EVENT_TYPE="Click")]
+    case = _single_file_case(rows, "Click")
+    case = Case(case.files, case.rows, {}, {}, (metric("clicks", "Click", "SAMPLECOUNT()"), METRICS[2]))
+    expected = reference_rows(case)
+    assert [r["METRIC_NAME"] for r in expected] == ["CLICKS"]
+    assert attribute(engines[engine_name], case, tmp_path) == expected

@@ -96,7 +96,10 @@ class AttributionQuery:
             select.append(f"NULLIF(TRIM(i.{q('IMPRESSION')}), '') AS IMP")
             user = f"i.{q('USER_ID')}" if "USER_ID" in cols else "NULL"
             select.append(f"{user} AS UID")
-        select += [f"i.{q(c)} AS {q('C_' + c)}" for c in event_columns]
+        # A nullable column the job's files all lack is no value in every row (SUM adds nothing).
+        select += [
+            f"{f'i.{q(c)}' if c in cols else 'CAST(NULL AS DOUBLE)'} AS {q('C_' + c)}" for c in event_columns
+        ]
         joins = ""
         if self.needs_recommendations:
             joins = f" LEFT JOIN recommendations r ON i.{q('RECOMMENDATION_ID')} = r.{q('RECOMMENDATION_ID')}"

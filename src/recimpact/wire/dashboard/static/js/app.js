@@ -3,6 +3,7 @@
 
 import { aws, awsAll, read } from "./api.js";
 import { attributionView } from "./attribution.js";
+import { compareView } from "./compare.js";
 import { arnName, fill, h, notice, statusBadge } from "./dom.js";
 import { importsView } from "./imports.js";
 import { metricsView } from "./metrics.js";
@@ -13,6 +14,7 @@ const TABS = [
   ["overview", "Overview"],
   ["attribution", "Metric attribution"],
   ["metrics", "Metrics"],
+  ["compare", "Compare"],
   ["imports", "Import jobs"],
 ];
 
@@ -67,6 +69,7 @@ class App {
       overview: overviewView(this),
       attribution: attributionView(this),
       metrics: metricsView(this),
+      compare: compareView(this),
       imports: importsView(this),
     };
     this.build();

@@ -8,17 +8,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv lint test demo clean
+.PHONY: help venv chromium java lint test demo clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## create .venv with the project and its dev extras
+venv: $(STAMP) chromium java ## create .venv with the project and its dev and spark extras
+
+# The dashboard tests drive Debian's Chromium through Playwright (no browser download at run time).
+chromium: ## install Debian's chromium with apt-get when /usr/bin/chromium is absent
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing: apt-get install chromium (as root) to run tests/ui" >&2; exit 0; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+# The Spark engine (--engine spark, tests/conformance) runs on Java 17 or later.
+java: ## install Debian's openjdk-17-jre-headless with apt-get when java is older than 17 or absent
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
+	test -n "$$v" && test "$$v" -ge 17 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "Java 17 is missing: apt-get install openjdk-17-jre-headless (as root) for the Spark engine" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq openjdk-17-jre-headless; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $(STAMP)
 
 lint: venv ## ruff (lint and format) and mypy

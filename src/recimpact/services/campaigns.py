@@ -11,7 +11,7 @@ from typing import Any
 from recimpact.domain import resources
 from recimpact.domain.errors import ResourceAlreadyExistsException, ResourceInUseException
 from recimpact.domain.resources import Campaign, SolutionVersion
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -56,17 +56,12 @@ def create_campaign(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeCampaign")
 def describe_campaign(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        campaign = require(tx, ctx, Campaign, params.get("campaignArn"), "campaignArn")
-    return {"campaign": wire_view(campaign)}
+    return describe_one(ctx, Campaign, params, "campaign")
 
 
 @operation(CONTROL, "ListCampaigns")
 def list_campaigns(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        found = tx.list(Campaign, ctx.scope, parent=params.get("solutionArn"))
-    page, token = paginate(found, params, resource_order)
-    return {"campaigns": wire_view(page), "nextToken": token}
+    return list_page(ctx, Campaign, params, "campaigns", "solutionArn")
 
 
 @operation(CONTROL, "UpdateCampaign")

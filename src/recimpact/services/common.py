@@ -116,3 +116,22 @@ def _decode_token(token: str) -> list[Any]:
     if not isinstance(key, list) or not key or not all(isinstance(k, str | int | float) for k in key):
         raise InvalidNextTokenException("Invalid next token.")
     return key
+
+
+def describe_one(ctx: RequestContext, cls: type[R], params: dict[str, Any], member: str) -> dict[str, Any]:
+    """A Describe call: the record named by ``<member>Arn``, shown under ``member``."""
+    arn_member = member + "Arn"
+    with ctx.catalog.transaction() as tx:
+        record = require(tx, ctx, cls, params.get(arn_member), arn_member)
+    return {member: wire_view(record)}
+
+
+def list_page(
+    ctx: RequestContext, cls: type[R], params: dict[str, Any], member: str, parent_member: str | None = None
+) -> dict[str, Any]:
+    """A List call: one page of the caller's records of a kind (under the parent ``parent_member`` names, if
+    given), newest first."""
+    with ctx.catalog.transaction() as tx:
+        found = tx.list(cls, ctx.scope, parent=params.get(parent_member) if parent_member else None)
+    page, token = paginate(found, params, resource_order)
+    return {member: wire_view(page), "nextToken": token}

@@ -13,7 +13,7 @@ from recimpact.domain.errors import (
     ResourceInUseException,
 )
 from recimpact.domain.resources import DatasetGroup
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -48,17 +48,12 @@ def create_dataset_group(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeDatasetGroup")
 def describe_dataset_group(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        group = require(tx, ctx, DatasetGroup, params.get("datasetGroupArn"), "datasetGroupArn")
-    return {"datasetGroup": wire_view(group)}
+    return describe_one(ctx, DatasetGroup, params, "datasetGroup")
 
 
 @operation(CONTROL, "ListDatasetGroups")
 def list_dataset_groups(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        groups = tx.list(DatasetGroup, ctx.scope)
-    page, token = paginate(groups, params, resource_order)
-    return {"datasetGroups": wire_view(page), "nextToken": token}
+    return list_page(ctx, DatasetGroup, params, "datasetGroups")
 
 
 @operation(CONTROL, "DeleteDatasetGroup")

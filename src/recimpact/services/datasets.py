@@ -13,7 +13,7 @@ from recimpact.domain.errors import (
 from recimpact.domain.expressions import parse_expression
 from recimpact.domain.resources import Dataset, DatasetGroup, MetricAttribution, Schema
 from recimpact.domain.schema import canonical_dataset_type, check_schema_for_dataset_type, parse_schema
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -58,17 +58,12 @@ def create_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeDataset")
 def describe_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        dataset = require(tx, ctx, Dataset, params.get("datasetArn"), "datasetArn")
-    return {"dataset": wire_view(dataset)}
+    return describe_one(ctx, Dataset, params, "dataset")
 
 
 @operation(CONTROL, "ListDatasets")
 def list_datasets(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        datasets = tx.list(Dataset, ctx.scope, parent=params.get("datasetGroupArn"))
-    page, token = paginate(datasets, params, resource_order)
-    return {"datasets": wire_view(page), "nextToken": token}
+    return list_page(ctx, Dataset, params, "datasets", "datasetGroupArn")
 
 
 @operation(CONTROL, "DeleteDataset")

@@ -9,7 +9,7 @@ from typing import Any
 from recimpact.domain import resources
 from recimpact.domain.errors import ResourceAlreadyExistsException, ResourceInUseException
 from recimpact.domain.resources import DatasetGroup, EventTracker
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -46,17 +46,12 @@ def create_event_tracker(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeEventTracker")
 def describe_event_tracker(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        tracker = require(tx, ctx, EventTracker, params.get("eventTrackerArn"), "eventTrackerArn")
-    return {"eventTracker": wire_view(tracker)}
+    return describe_one(ctx, EventTracker, params, "eventTracker")
 
 
 @operation(CONTROL, "ListEventTrackers")
 def list_event_trackers(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        trackers = tx.list(EventTracker, ctx.scope, parent=params.get("datasetGroupArn"))
-    page, token = paginate(trackers, params, resource_order)
-    return {"eventTrackers": wire_view(page), "nextToken": token}
+    return list_page(ctx, EventTracker, params, "eventTrackers", "datasetGroupArn")
 
 
 @operation(CONTROL, "DeleteEventTracker")

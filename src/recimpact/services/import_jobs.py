@@ -17,7 +17,7 @@ from recimpact.domain.errors import (
     ResourceInUseException,
 )
 from recimpact.domain.resources import Dataset, DatasetImportJob, MetricAttribution
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -96,14 +96,9 @@ def _check_publishable(tx: Any, ctx: RequestContext, dataset: Dataset) -> None:
 
 @operation(CONTROL, "DescribeDatasetImportJob")
 def describe_dataset_import_job(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        job = require(tx, ctx, DatasetImportJob, params.get("datasetImportJobArn"), "datasetImportJobArn")
-    return {"datasetImportJob": wire_view(job)}
+    return describe_one(ctx, DatasetImportJob, params, "datasetImportJob")
 
 
 @operation(CONTROL, "ListDatasetImportJobs")
 def list_dataset_import_jobs(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        jobs = tx.list(DatasetImportJob, ctx.scope, parent=params.get("datasetArn"))
-    page, token = paginate(jobs, params, resource_order)
-    return {"datasetImportJobs": wire_view(page), "nextToken": token}
+    return list_page(ctx, DatasetImportJob, params, "datasetImportJobs", "datasetArn")

@@ -14,7 +14,7 @@ from recimpact.domain.errors import (
 from recimpact.domain.metric_rules import apply_update, check_interactions_schema, check_new_metrics
 from recimpact.domain.resources import Dataset, DatasetGroup, Metric, MetricAttribution, Schema
 from recimpact.domain.schema import DatasetSchema, parse_schema
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, paginate, require, wire_view
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.sinks.destinations import DestinationError, S3Config, check_writable, parse_location
@@ -98,19 +98,12 @@ def create_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
 
 @operation(CONTROL, "DescribeMetricAttribution")
 def describe_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        attribution = require(
-            tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
-        )
-    return {"metricAttribution": wire_view(attribution)}
+    return describe_one(ctx, MetricAttribution, params, "metricAttribution")
 
 
 @operation(CONTROL, "ListMetricAttributions")
 def list_metric_attributions(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        attributions = tx.list(MetricAttribution, ctx.scope, parent=params.get("datasetGroupArn"))
-    page, token = paginate(attributions, params, resource_order)
-    return {"metricAttributions": wire_view(page), "nextToken": token}
+    return list_page(ctx, MetricAttribution, params, "metricAttributions", "datasetGroupArn")
 
 
 @operation(CONTROL, "ListMetricAttributionMetrics")

@@ -20,7 +20,7 @@ from recimpact.domain.errors import (
 )
 from recimpact.domain.recipes import RECIPES, Recipe, find_recipe, recipe_by_arn
 from recimpact.domain.resources import DatasetGroup, Recommender
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, paginate, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
@@ -70,17 +70,12 @@ def create_recommender(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeRecommender")
 def describe_recommender(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        recommender = require(tx, ctx, Recommender, params.get("recommenderArn"), "recommenderArn")
-    return {"recommender": wire_view(recommender)}
+    return describe_one(ctx, Recommender, params, "recommender")
 
 
 @operation(CONTROL, "ListRecommenders")
 def list_recommenders(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        found = tx.list(Recommender, ctx.scope, parent=params.get("datasetGroupArn"))
-    page, token = paginate(found, params, resource_order)
-    return {"recommenders": wire_view(page), "nextToken": token}
+    return list_page(ctx, Recommender, params, "recommenders", "datasetGroupArn")
 
 
 @operation(CONTROL, "DeleteRecommender")

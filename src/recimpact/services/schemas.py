@@ -7,7 +7,7 @@ from typing import Any
 from recimpact.domain.errors import ResourceAlreadyExistsException, ResourceInUseException
 from recimpact.domain.resources import Dataset, Schema
 from recimpact.domain.schema import parse_schema
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 
@@ -35,17 +35,12 @@ def create_schema(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeSchema")
 def describe_schema(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        schema = require(tx, ctx, Schema, params.get("schemaArn"), "schemaArn")
-    return {"schema": wire_view(schema)}
+    return describe_one(ctx, Schema, params, "schema")
 
 
 @operation(CONTROL, "ListSchemas")
 def list_schemas(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        schemas = tx.list(Schema, ctx.scope)
-    page, token = paginate(schemas, params, resource_order)
-    return {"schemas": wire_view(page), "nextToken": token}
+    return list_page(ctx, Schema, params, "schemas")
 
 
 @operation(CONTROL, "DeleteSchema")

@@ -17,7 +17,7 @@ from recimpact.domain.errors import (
 )
 from recimpact.domain.recipes import recipe_by_arn
 from recimpact.domain.resources import Campaign, DatasetGroup, Solution, SolutionVersion
-from recimpact.services.common import paginate, require, resource_order, wire_view
+from recimpact.services.common import describe_one, list_page, paginate, require, resource_order, wire_view
 from recimpact.services.context import RequestContext
 from recimpact.services.recommenders import remove_model
 from recimpact.services.registry import CONTROL, Params, operation
@@ -68,17 +68,12 @@ def create_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DescribeSolution")
 def describe_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        solution = require(tx, ctx, Solution, params.get("solutionArn"), "solutionArn")
-    return {"solution": wire_view(solution)}
+    return describe_one(ctx, Solution, params, "solution")
 
 
 @operation(CONTROL, "ListSolutions")
 def list_solutions(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        found = tx.list(Solution, ctx.scope, parent=params.get("datasetGroupArn"))
-    page, token = paginate(found, params, resource_order)
-    return {"solutions": wire_view(page), "nextToken": token}
+    return list_page(ctx, Solution, params, "solutions", "datasetGroupArn")
 
 
 @operation(CONTROL, "DeleteSolution")
@@ -147,9 +142,7 @@ def create_solution_version(ctx: RequestContext, params: Params) -> dict[str, An
 
 @operation(CONTROL, "DescribeSolutionVersion")
 def describe_solution_version(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    with ctx.catalog.transaction() as tx:
-        version = require(tx, ctx, SolutionVersion, params.get("solutionVersionArn"), "solutionVersionArn")
-    return {"solutionVersion": wire_view(version)}
+    return describe_one(ctx, SolutionVersion, params, "solutionVersion")
 
 
 @operation(CONTROL, "ListSolutionVersions")

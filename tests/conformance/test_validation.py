@@ -208,3 +208,49 @@ def test_file_names_are_read_literally(engines: dict[str, Engine], tmp_path: Pat
     for engine in engines.values():
         assert len(load(engine, good)) == 2
         assert where(failure(engine, [bad], TYPED)) == (bad.as_uri(), "3", "STOCK")
+
+
+def _quoted_file(tmp_path: Path, cell: str) -> Path:
+    path = tmp_path / f"quoting-{uuid.uuid4().hex[:8]}.csv"
+    path.write_text(f"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\nu1,i1,1,View\n{cell},i2,2,View\nu3,i3,3,View\n")
+    return path
+
+
+@pytest.mark.parametrize("cell", ['"a""b"', 'ab"c', '"ab" ', '""""', "'q'", '"\\"', '"""hi"" she said"'])
+def test_quoting_read_alike(engines: dict[str, Engine], tmp_path: Path, cell: str) -> None:
+    path = _quoted_file(tmp_path, cell)
+    users = {
+        name: sorted(str(r["USER_ID"]) for r in load(engine, path, INTERACTIONS))
+        for name, engine in engines.items()
+    }
+    assert users["duckdb"] == users["spark"]
+    assert len(users["spark"]) == 3
+
+
+@pytest.mark.parametrize("cell", ['"a\\"b"', '"a,b"x', '"ab"c"'])
+def test_malformed_quoting_fails_alike(engines: dict[str, Engine], tmp_path: Path, cell: str) -> None:
+    path = _quoted_file(tmp_path, cell)
+    reasons = {name: failure(engine, [path], INTERACTIONS) for name, engine in engines.items()}
+    assert where(reasons["duckdb"])[:2] == where(reasons["spark"])[:2] == (path.as_uri(), "3"), reasons
+
+
+@pytest.mark.parametrize(
+    "engine_name",
+    [
+        pytest.param(
+            "duckdb",
+            marks=pytest.mark.xfail(
+                strict=True, reason="DuckDB skips spaces before an opening quote and unquotes the field"
+            ),
+        ),
+        "spark",
+    ],
+)
+def test_spaces_before_a_quote_are_data(engines: dict[str, Engine], tmp_path: Path, engine_name: str) -> None:
+    """RFC 4180 (and Python's csv module): spaces are part of a field, so a quote after them is a character."""
+    path = _quoted_file(tmp_path, ' "ab"')
+    assert sorted(r["USER_ID"] for r in load(engines[engine_name], path, INTERACTIONS)) == [
+        ' "ab"',
+        "u1",
+        "u3",
+    ]

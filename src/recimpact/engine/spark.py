@@ -68,7 +68,7 @@ def _bad(kind: str) -> str:
     return f"raise_error(concat({_literal(_BAD)}, CAST({_FILE} AS STRING), {_literal(':' + kind)}))"
 
 
-def _typed(column: Column, guard_utf8: bool) -> str:
+def _typed(column: Column, suspicious: bool) -> str:
     """The column as loaded, in its SQL type; a value DuckDB would refuse raises (see _bad)."""
     name = backtick_quote(column.name.upper())
     text = f"NULLIF({name}, '')"  # empty and quoted-empty cells are no value, as in DuckDB
@@ -99,10 +99,11 @@ def _typed(column: Column, guard_utf8: bool) -> str:
         )
     else:
         value = text
-        if guard_utf8:
-            value = (
-                f"CASE WHEN instr({text}, {_literal(_REPLACEMENT)}) > 0 THEN {_bad('utf8')} ELSE {text} END"
-            )
+        if suspicious:
+            # Spark's reader turns bytes that are not UTF-8 into U+FFFD, and keeps a badly quoted field ("a"b) as
+            # its raw text, where DuckDB fails: such values send the file to the driver's exact check.
+            suspect = f"instr({text}, {_literal(_REPLACEMENT)}) > 0 OR substr({text}, 1, 1) = '\"'"
+            value = f"CASE WHEN {suspect} THEN {_bad('suspect')} ELSE {text} END"
     missing = _bad("value") if not column.nullable else "NULL"
     return f"CASE WHEN {text} IS NULL THEN {missing} ELSE {value} END AS {name}"
 
@@ -142,7 +143,7 @@ def first_bad_value(file: InputFile) -> str | None:
     engine names it (file, line, column, reason); None when every line is good."""
     width = len(file.columns)
     lines = _decoded_lines(file.path)
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)  # a quote must close a field, as DuckDB requires
     try:
         next(reader, None)  # the header, checked when the job mapped it onto the schema
         for row in reader:
@@ -161,7 +162,7 @@ def first_bad_value(file: InputFile) -> str | None:
     except _Undecodable as exc:
         return f"{file.name}: line {exc.line}: the file is not UTF-8 encoded"
     except csv.Error as exc:
-        return f"{file.name}: line {reader.line_num}: {exc}"
+        return f"{file.name}: line {reader.line_num}: malformed quoting ({exc})"
     return None
 
 
@@ -297,11 +298,12 @@ class SparkEngine:
         return staged
 
     def _typed_rows(self, files: Sequence[InputFile], ordered: Sequence[Column], exact: bool) -> DataFrame:
+        """Typed, checked rows; ``exact``: files read whole, and nothing left to the driver's check."""
         frames = [self._read(f, i, exact) for i, f in enumerate(files)]
         union = frames[0]
         for frame in frames[1:]:
             union = union.unionByName(frame, allowMissingColumns=True)
-        expressions = [_typed(c, guard_utf8=not exact) for c in ordered]
+        expressions = [_typed(c, suspicious=not exact) for c in ordered]
         # A line with the wrong number of values: the reader keeps it whole in the corrupt-record column.
         return union.selectExpr(
             _FILE, f"CASE WHEN {_CORRUPT} IS NOT NULL THEN {_bad('shape')} END AS {_CORRUPT}", *expressions

@@ -244,7 +244,22 @@ class SparkEngine:
             builder = builder.config("spark.local.dir", str(spark_dir / "local"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            session = builder.getOrCreate()
+            try:
+                session = builder.getOrCreate()
+            except Exception as exc:
+                # An unreachable master gives up after Spark's own retries (about a minute); the context it
+                # leaves behind is stopped, so that the next job tries afresh.
+                from pyspark import SparkContext, __version__
+
+                active = SparkContext._active_spark_context
+                if active is not None:
+                    active.stop()
+                java = getattr(exc, "java_exception", None)
+                reason = str(java.toString()) if java is not None else str(exc).split("\n", 1)[0]
+                raise RuntimeError(
+                    f"Spark did not start with master {self._master} (is it reachable, and does it run Spark"
+                    f" {__version__}?): {reason}"
+                ) from None
         session.sparkContext.setLogLevel("ERROR")
         return session
 

@@ -110,7 +110,7 @@ def simulate(
         )
         out.mkdir(parents=True, exist_ok=True)
         site.write_items_csv(out / "items.csv")
-        history = list(site.sessions(sessions, start, end))
+        history = list(site.sessions(sessions, start, end, seed=seed))
         write_interactions_csv(iter(history), out / "interactions.csv")
         counts: dict[str, dict[str, int]] = {}
         for event in history:

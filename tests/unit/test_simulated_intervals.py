@@ -10,8 +10,10 @@ from collections import defaultdict
 from recimpact.domain.statistics import MetricKind, SampleSummary, compare
 from recimpact.simulate import RetailSite, Source
 
-RUNS = 120
-USERS = 600
+RUNS = 200
+# About 750 users per side: at 300 per side the normal approximation covers 93% (measured over 400 runs), at
+# 750 it reaches the nominal 95%.
+USERS = 1_500
 
 
 def purchases_per_view(seed: int, lift: float) -> tuple[SampleSummary, SampleSummary, float]:
@@ -51,8 +53,8 @@ def test_the_injected_lift_is_inside_the_interval() -> None:
         result = compare(a, b, MetricKind.RATIO)
         assert result.lift_ci is not None
         covered += result.lift_ci.contains(true_lift)
-    # 95% nominal; over 120 runs a binomial standard error is 2 points, so allow 91%.
-    assert covered / RUNS >= 0.91, f"the interval held the injected lift in {covered} of {RUNS} runs"
+    # 95% nominal; over 200 runs a binomial standard error is 1.5 points, so allow two of them.
+    assert covered / RUNS >= 0.92, f"the interval held the injected lift in {covered} of {RUNS} runs"
 
 
 def test_a_over_a_rejects_about_five_percent() -> None:

@@ -191,3 +191,53 @@ def test_column_of_the_other_dataset_does_not_count() -> None:
 def test_non_numeric_column_is_refused(column: str, type_: str) -> None:
     with pytest.raises(InvalidInputException, match=f"of type {type_}"):
         check_expression_columns(parse_expression(f"SUM(ITEMS.{column})"), {"ITEMS": ITEMS})
+
+
+# recimpact's extensions: IMPRESSIONCOUNT() and RATIO(aggregate, aggregate).
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("IMPRESSIONCOUNT()", "IMPRESSIONCOUNT()"),
+        (" impressionCount ( ) ", "IMPRESSIONCOUNT()"),
+        ("RATIO(SAMPLECOUNT(), IMPRESSIONCOUNT())", "RATIO(SAMPLECOUNT(), IMPRESSIONCOUNT())"),
+        ("ratio( sum(items.margin) ,samplecount())", "RATIO(SUM(ITEMS.MARGIN), SAMPLECOUNT())"),
+    ],
+)
+def test_extension_forms(text: str, shown: str) -> None:
+    expression = parse_expression(text)
+    assert str(expression) == shown
+    assert expression.is_extension
+    with pytest.raises(InvalidInputException, match="--strict-aws"):
+        parse_expression(text, extensions=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RATIO(SAMPLECOUNT())",
+        "RATIO(SAMPLECOUNT(), SAMPLECOUNT(), SAMPLECOUNT())",
+        "RATIO(RATIO(SAMPLECOUNT(), SAMPLECOUNT()), SAMPLECOUNT())",
+        "RATIO(SAMPLECOUNT(), )",
+        "IMPRESSIONCOUNT(ITEMS.X)",
+    ],
+)
+def test_malformed_extensions_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInputException):
+        parse_expression(text)
+
+
+def test_aws_forms_pass_under_strict_aws() -> None:
+    for text in ("SAMPLECOUNT()", "SUM(ITEMS.MARGIN)", "SUM(INTERACTIONS.EVENT_VALUE)"):
+        assert not parse_expression(text, extensions=False).is_extension
+
+
+def test_ratio_parts_and_what_they_read() -> None:
+    expression = parse_expression("RATIO(SUM(ITEMS.MARGIN), IMPRESSIONCOUNT())")
+    numerator, denominator = expression.aggregates()
+    assert (numerator.function, numerator.dataset, numerator.column) == ("sum", "ITEMS", "MARGIN")
+    assert denominator.function == "impressioncount"
+    assert expression.reads("ITEMS")
+    assert not expression.reads("INTERACTIONS")
+    assert expression.counts_impressions

@@ -6,6 +6,7 @@ printed only once the server accepts connections.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import socket
 import threading
@@ -70,7 +71,18 @@ def serve(settings: Settings, on_ready: Callable[[str], None], log_level: str = 
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     server = _Server(_config(settings, log_level), lambda: on_ready(url))
+    _tune_gc()
     server.run(sockets=[sock])
+
+
+def _tune_gc() -> None:
+    """A dedicated server process: move what importing left into the permanent generation and collect the young
+    generation ten times less often. Every PutEvents call allocates thousands of short-lived objects, and CPython's
+    default (a collection every 700 allocations) spends a measurable share of the one core the server has on them;
+    reference counting frees nearly all of them anyway."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000, 10, 10)
 
 
 class EmbeddedServer:

@@ -370,7 +370,9 @@ def test_solution_version_campaign_and_recommendations(
     assert error_code(excinfo) == "ResourceNotFoundException"
 
 
-def test_custom_recipes_need_their_inputs(personalize: Any, runtime: Any, custom: RetailGroup) -> None:
+def test_custom_recipes_need_their_inputs(
+    server: ServerProcess, personalize: Any, runtime: Any, custom: RetailGroup
+) -> None:
     campaigns = {}
     for recipe in ("aws-user-personalization", "aws-similar-items"):
         solution = personalize.create_solution(
@@ -381,6 +383,12 @@ def test_custom_recipes_need_their_inputs(personalize: Any, runtime: Any, custom
         campaigns[recipe] = personalize.create_campaign(name=unique("camp"), solutionVersionArn=version)[
             "campaignArn"
         ]
+    # Asked from another region first (before its own region has used it), a campaign is not found there, and
+    # that answer is not remembered for its owner.
+    elsewhere = server.client("personalize-runtime", region="eu-west-1")
+    with pytest.raises(ClientError) as excinfo:
+        elsewhere.get_recommendations(campaignArn=campaigns["aws-similar-items"], itemId="item-00001")
+    assert error_code(excinfo) == "ResourceNotFoundException"
     with pytest.raises(ClientError) as excinfo:
         runtime.get_recommendations(campaignArn=campaigns["aws-user-personalization"])
     assert error_code(excinfo) == "InvalidInputException"

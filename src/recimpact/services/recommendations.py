@@ -6,7 +6,6 @@ to that recommender or campaign. The id and the items shown (the exposures) are 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,9 @@ from recimpact.domain.errors import InvalidInputException, ResourceNotFoundExcep
 from recimpact.domain.recipes import Recipe, recipe_by_arn
 from recimpact.domain.resources import Campaign, Recommender, SolutionVersion
 from recimpact.recommend.model import TrainedModel
-from recimpact.services.common import visible
 from recimpact.services.context import RequestContext
 from recimpact.services.events import add_exposure_contributions
-from recimpact.services.ingest_targets import for_group
+from recimpact.services.ingest_targets import IngestTarget, for_group
 from recimpact.services.registry import RUNTIME, Params, operation
 from recimpact.store.events import IngestTx
 
@@ -68,8 +66,9 @@ def _lookup(ctx: RequestContext, arn: str) -> Serving | None:
                 recommender.status,
                 recommender.model,
             )
+        # Entries are shared by every caller: whose the campaign is, _serving checks per call.
         campaign = tx.get(Campaign, arn)
-        if campaign is None or not visible(campaign, ctx):
+        if campaign is None:
             return None
         version = tx.get(SolutionVersion, campaign.solution_version_arn)
         if version is None:
@@ -103,8 +102,7 @@ async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, 
     arn = recommender_arn or campaign_arn
     assert arn is not None
     # The lookups may touch the catalog and the model file: on a worker thread, never on the event loop.
-    item_list, serving = await asyncio.to_thread(_recommend, ctx, params, arn)
-    target = await asyncio.to_thread(for_group, ctx, serving.dataset_group_arn)
+    item_list, serving, target = await asyncio.to_thread(_recommend, ctx, params, arn)
     recommendation_id = f"RID-{uuid.uuid4()}"
     issued_at = ctx.clock()
     user_id = params.get("userId")
@@ -121,7 +119,9 @@ async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, 
     return {"itemList": item_list, "recommendationId": recommendation_id}
 
 
-def _recommend(ctx: RequestContext, params: Params, arn: str) -> tuple[list[dict[str, Any]], Serving]:
+def _recommend(
+    ctx: RequestContext, params: Params, arn: str
+) -> tuple[list[dict[str, Any]], Serving, IngestTarget]:
     serving = _serving(ctx, arn)
     if serving.status != resources.ACTIVE or serving.model is None:
         raise ResourceNotFoundException(
@@ -145,22 +145,14 @@ def _recommend(ctx: RequestContext, params: Params, arn: str) -> tuple[list[dict
     columns = (params.get("metadataColumns") or {}).get("ITEMS")
     if columns:
         _add_metadata(ctx, serving.dataset_group_arn, item_list, columns)
-    return item_list, serving
+    return item_list, serving, for_group(ctx, serving.dataset_group_arn)
 
 
 def _add_metadata(
     ctx: RequestContext, group: str, item_list: list[dict[str, Any]], columns: list[str]
 ) -> None:
     """``metadataColumns``: the named Items columns of each item, as strings (AWS's metadata map)."""
-    ids = [entry["itemId"] for entry in item_list]
-    if not ids:
-        return
-    marks = ", ".join("?" * len(ids))
-    rows = ctx.events.read(
-        f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
-        [group, *ids],
-    )
-    found = {item: json.loads(props) for item, props in rows}
+    found = ctx.events.items_by_id(group, [entry["itemId"] for entry in item_list])
     for entry in item_list:
         props = found.get(entry["itemId"], {})
         entry["metadata"] = {c: str(props[c.upper()]) for c in columns if props.get(c.upper()) is not None}

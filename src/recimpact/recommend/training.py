@@ -80,6 +80,7 @@ class TrainingResult:
             "training_interactions": float(self.interactions),
             "training_users": float(self.users),
             "training_items": float(self.items),
+            "training_seconds": round(self.seconds, 3),
         }
 
 

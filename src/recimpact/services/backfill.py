@@ -79,7 +79,8 @@ def run_backfill(
         )
     compiled = compile_attribution(attribution)
     series_id = compiled.series_id
-    done = {m.metric_name: _coverage(ctx, series_id, m.metric_name) for m in compiled.metrics}
+    stored = {m.metric_name: ctx.events.coverage(series_id, m.metric_name) for m in compiled.metrics}
+    done = {name: Coverage(*span) if span else None for name, span in stored.items()}
     target = {name: Coverage(since, now - SETTLE_SECONDS).union(prev) for name, prev in done.items()}
     items = _items(ctx, compiled)
     contributions: dict[SeriesKey, float] = {}
@@ -104,10 +105,8 @@ def run_backfill(
             contributions[key] = contributions.get(key, 0.0) + amount
 
     def commit(tx: IngestTx) -> None:
-        for name, prev in done.items():
-            stored = tx.coverage(series_id, name)
-            if (stored is None) != (prev is None) or (prev and stored != (prev.since, prev.received_before)):
-                raise _Conflict
+        if any(tx.coverage(series_id, name) != span for name, span in stored.items()):
+            raise _Conflict
         for key, amount in contributions.items():
             tx.add_backfill(key, amount, publish)
         for name, coverage in target.items():
@@ -121,14 +120,6 @@ def run_backfill(
         ) from None
     written = _report(ctx, attribution, since) if report else None
     return BackfillResult(scanned, counted, len(contributions), target, written)
-
-
-def _coverage(ctx: RequestContext, series_id: str, metric_name: str) -> Coverage | None:
-    rows = ctx.events.read(
-        "SELECT since, received_before FROM backfills WHERE series_id = ? AND metric_name = ?",
-        (series_id, metric_name),
-    )
-    return Coverage(float(rows[0][0]), float(rows[0][1])) if rows else None
 
 
 def _items(ctx: RequestContext, compiled: CompiledAttribution) -> dict[str, dict[str, Any]]:

@@ -21,18 +21,6 @@ from recimpact.domain.statistics import MetricKind, SampleSummary, compare, rand
 from recimpact.services.common import camel, require
 from recimpact.services.context import RequestContext
 
-Values = dict[tuple[str, str], float]  # (source, user) → the user's total of one aggregate
-
-
-def _value_sql(aggregate: MetricExpression) -> tuple[str, list[Any]]:
-    """What one event adds to a SAMPLECOUNT() or SUM(...) aggregate, as SQL over events ``e`` and items ``i``."""
-    if aggregate.function == "samplecount":
-        return "1.0", []
-    if aggregate.dataset == "INTERACTIONS" and aggregate.column == "EVENT_VALUE":
-        return "e.event_value", []
-    table = "i" if aggregate.dataset == "ITEMS" else "e"
-    return f"json_extract({table}.properties, ?)", [f"$.{aggregate.column}"]
-
 
 def _metric(attribution: MetricAttribution, name: str) -> CompiledMetric:
     wanted = name.upper()
@@ -77,8 +65,11 @@ def compare_sources(
     window = (start if start is not None else float("-inf"), end if end is not None else float("inf"))
     sources = (source_a, source_b)
     group = attribution.dataset_group_arn
-    values = [_values(ctx, group, event_type, aggregate, sources, window) for event_type, aggregate in parts]
-    units = _units(ctx, group, sources, window)
+    values = [
+        ctx.events.per_user_totals(group, sources, *window, event_type, aggregate)
+        for event_type, aggregate in parts
+    ]
+    units = ctx.events.exposed_users(group, sources, *window)
     summaries = {source: SampleSummary() for source in sources}
     for source, user in sorted(units):
         x = values[0].get((source, user), 0.0)
@@ -108,49 +99,3 @@ def compare_sources(
         }
     )
     return body
-
-
-def _units(
-    ctx: RequestContext, group: str, sources: tuple[str, str], window: tuple[float, float]
-) -> set[tuple[str, str]]:
-    """(source, user) of every user with an event attributed to, or an exposure from, either source."""
-    rows = ctx.events.read(
-        "SELECT DISTINCT e.source, e.user_id FROM events e JOIN dataset_groups g ON g.id = e.group_id"
-        " WHERE g.arn = ? AND e.source IN (?, ?) AND e.user_id IS NOT NULL AND e.sent_at >= ? AND e.sent_at < ?"
-        " UNION SELECT x.source, x.user_id FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
-        " WHERE g.arn = ? AND x.source IN (?, ?) AND x.user_id IS NOT NULL AND x.shown_at >= ? AND x.shown_at < ?",
-        [group, *sources, *window, group, *sources, *window],
-    )
-    return {(source, user) for source, user in rows}
-
-
-def _values(
-    ctx: RequestContext,
-    group: str,
-    event_type: str,
-    aggregate: MetricExpression,
-    sources: tuple[str, str],
-    window: tuple[float, float],
-) -> Values:
-    """Each user's total of one aggregate: items shown (IMPRESSIONCOUNT()) or the metric's events' values."""
-    if aggregate.function == "impressioncount":
-        rows = ctx.events.read(
-            "SELECT x.source, x.user_id, SUM(x.items) FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
-            " WHERE g.arn = ? AND x.source IN (?, ?) AND x.user_id IS NOT NULL AND x.shown_at >= ?"
-            " AND x.shown_at < ? GROUP BY x.source, x.user_id",
-            [group, *sources, *window],
-        )
-    else:
-        value, args = _value_sql(aggregate)
-        join = (
-            "LEFT JOIN items i ON i.dataset_group = g.arn AND i.item_id = e.item_id"
-            if aggregate.dataset == "ITEMS"
-            else ""
-        )
-        rows = ctx.events.read(
-            f"SELECT e.source, e.user_id, SUM({value}) FROM events e JOIN dataset_groups g ON g.id = e.group_id {join}"
-            " WHERE g.arn = ? AND e.source IN (?, ?) AND e.user_id IS NOT NULL AND e.sent_at >= ? AND e.sent_at < ?"
-            " AND upper(e.event_type) = ? GROUP BY e.source, e.user_id",
-            [*args, group, *sources, *window, event_type],
-        )
-    return {(source, user): float(total or 0.0) for source, user, total in rows}

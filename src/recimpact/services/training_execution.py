@@ -52,9 +52,7 @@ def _run(catalog: Catalog, events: EventStore, data_dir: Path, arn: str) -> None
     except TrainingError as exc:
         _finish(catalog, data_dir, arn, None, str(exc), {})
         return
-    metrics = result.metrics()
-    metrics["training_seconds"] = round(result.seconds, 3)
-    _finish(catalog, data_dir, arn, model_name, None, metrics)
+    _finish(catalog, data_dir, arn, model_name, None, result.metrics())
 
 
 def _training_data(tx: CatalogTx, events: EventStore, data_dir: Path, group: str) -> TrainingData:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recimpact.domain.events import Interaction
+from recimpact.domain.expressions import MetricExpression
 
 T = TypeVar("T")
 
@@ -145,6 +146,14 @@ _UPSERT_SERIES = (
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO UPDATE SET value = value + excluded.value"
 )
+
+_COVERAGE = "SELECT since, received_before FROM backfills WHERE series_id = ? AND metric_name = ?"
+
+
+def _coverage(rows: Sequence[Any]) -> tuple[float, float] | None:
+    """(since, received before) of what a metric's backfills have counted, or None before the first."""
+    return (float(rows[0][0]), float(rows[0][1])) if rows else None
+
 
 _UPSERT_BACKFILL = (
     "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value, published)"
@@ -360,11 +369,7 @@ class IngestTx:
         )
 
     def coverage(self, series_id: str, metric_name: str) -> tuple[float, float] | None:
-        row = self._conn.execute(
-            "SELECT since, received_before FROM backfills WHERE series_id = ? AND metric_name = ?",
-            (series_id, metric_name),
-        ).fetchone()
-        return (float(row[0]), float(row[1])) if row else None
+        return _coverage(self._conn.execute(_COVERAGE, (series_id, metric_name)).fetchall())
 
     def set_coverage(self, series_id: str, metric_name: str, since: float, received_before: float) -> None:
         self._conn.execute(
@@ -412,6 +417,16 @@ def _resolve_on_loop(batch: list[tuple[asyncio.Future[Any], Any, BaseException |
             future.set_result(result)
         else:
             future.set_exception(error)
+
+
+def _event_value_sql(aggregate: MetricExpression) -> tuple[str, list[Any]]:
+    """What one event adds to a SAMPLECOUNT() or SUM(...) aggregate, as SQL over events ``e`` and items ``i``."""
+    if aggregate.function == "samplecount":
+        return "1.0", []
+    if aggregate.dataset == "INTERACTIONS" and aggregate.column == "EVENT_VALUE":
+        return "e.event_value", []
+    table = "i" if aggregate.dataset == "ITEMS" else "e"
+    return f"json_extract({table}.properties, ?)", [f"$.{aggregate.column}"]
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -577,37 +592,104 @@ class EventStore:
             )
         return found
 
-    def interactions(self, dataset_group: str) -> Iterator[tuple[str, str, str, float]]:
-        """(user id, item id, event type, timestamp) of every stored event of a group, streamed on a connection
-        of its own so that a long read (model training) never holds up other readers."""
+    def _stream(self, sql: str, args: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of a long read, fetched in batches on a connection of its own, so that it never holds up the
+        other readers."""
         conn = self._connect()
         try:
-            rows = conn.execute(
-                "SELECT e.user_id, e.item_id, e.event_type, e.sent_at FROM events e"
-                " JOIN dataset_groups g ON g.id = e.group_id"
-                " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL",
-                (dataset_group,),
-            )
+            rows = conn.execute(sql, args)
             while batch := rows.fetchmany(10_000):
                 yield from batch
         finally:
             conn.close()
 
+    def interactions(self, dataset_group: str) -> Iterator[tuple[str, str, str, float]]:
+        """(user id, item id, event type, timestamp) of every stored event of a group (model training)."""
+        return self._stream(
+            "SELECT e.user_id, e.item_id, e.event_type, e.sent_at FROM events e"
+            " JOIN dataset_groups g ON g.id = e.group_id"
+            " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL",
+            (dataset_group,),
+        )
+
     def stored_events(self, dataset_group: str, since: float, until: float) -> Iterator[tuple[Any, ...]]:
         """(event type, sent at, received at, user, item, event value, properties JSON, source) of a group's
-        events with event times in [since, until), streamed on a connection of its own (backfills read many)."""
-        conn = self._connect()
-        try:
-            rows = conn.execute(
-                "SELECT e.event_type, e.sent_at, e.received_at, e.user_id, e.item_id, e.event_value, e.properties,"
-                " e.source FROM events e JOIN dataset_groups g ON g.id = e.group_id"
-                " WHERE g.arn = ? AND e.sent_at >= ? AND e.sent_at < ?",
-                (dataset_group, since, until),
+        events with event times in [since, until) (backfills)."""
+        return self._stream(
+            "SELECT e.event_type, e.sent_at, e.received_at, e.user_id, e.item_id, e.event_value, e.properties,"
+            " e.source FROM events e JOIN dataset_groups g ON g.id = e.group_id"
+            " WHERE g.arn = ? AND e.sent_at >= ? AND e.sent_at < ?",
+            (dataset_group, since, until),
+        )
+
+    def coverage(self, series_id: str, metric_name: str) -> tuple[float, float] | None:
+        """What a metric's backfills have counted (``IngestTx.coverage``, from a reader)."""
+        return _coverage(self.read(_COVERAGE, (series_id, metric_name)))
+
+    def items_by_id(self, dataset_group: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored columns of the named items (those the group has)."""
+        found: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(item_ids), 500):
+            chunk = item_ids[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self.read(
+                f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
+                [dataset_group, *chunk],
             )
-            while batch := rows.fetchmany(10_000):
-                yield from batch
-        finally:
-            conn.close()
+            found.update((item, json.loads(properties)) for item, properties in rows)
+        return found
+
+    def exposed_users(
+        self, dataset_group: str, sources: Sequence[str], since: float, until: float
+    ) -> set[tuple[str, str]]:
+        """(source, user) of every user with an event attributed to, or an exposure from, one of ``sources`` in
+        [since, until): the units source comparisons count."""
+        marks = ", ".join("?" * len(sources))
+        rows = self.read(
+            "SELECT DISTINCT e.source, e.user_id FROM events e JOIN dataset_groups g ON g.id = e.group_id"
+            f" WHERE g.arn = ? AND e.source IN ({marks}) AND e.user_id IS NOT NULL AND e.sent_at >= ?"
+            " AND e.sent_at < ?"
+            " UNION SELECT x.source, x.user_id FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
+            f" WHERE g.arn = ? AND x.source IN ({marks}) AND x.user_id IS NOT NULL AND x.shown_at >= ?"
+            " AND x.shown_at < ?",
+            [dataset_group, *sources, since, until, dataset_group, *sources, since, until],
+        )
+        return {(source, user) for source, user in rows}
+
+    def per_user_totals(
+        self,
+        dataset_group: str,
+        sources: Sequence[str],
+        since: float,
+        until: float,
+        event_type: str,
+        aggregate: MetricExpression,
+    ) -> dict[tuple[str, str], float]:
+        """(source, user) → the user's total of one aggregate in [since, until): the items shown to them
+        (IMPRESSIONCOUNT()), or what their events of ``event_type`` (upper-case) add to SAMPLECOUNT() / SUM()
+        (items' current values for SUM(ITEMS.col))."""
+        marks = ", ".join("?" * len(sources))
+        if aggregate.function == "impressioncount":
+            sql = (
+                "SELECT x.source, x.user_id, SUM(x.items) FROM exposures x JOIN dataset_groups g ON g.id = x.group_id"
+                f" WHERE g.arn = ? AND x.source IN ({marks}) AND x.user_id IS NOT NULL AND x.shown_at >= ?"
+                " AND x.shown_at < ? GROUP BY x.source, x.user_id"
+            )
+            args: list[Any] = [dataset_group, *sources, since, until]
+        else:
+            value, value_args = _event_value_sql(aggregate)
+            join = (
+                "LEFT JOIN items i ON i.dataset_group = g.arn AND i.item_id = e.item_id"
+                if aggregate.dataset == "ITEMS"
+                else ""
+            )
+            sql = (
+                f"SELECT e.source, e.user_id, SUM({value}) FROM events e JOIN dataset_groups g ON g.id = e.group_id"
+                f" {join} WHERE g.arn = ? AND e.source IN ({marks}) AND e.user_id IS NOT NULL AND e.sent_at >= ?"
+                " AND e.sent_at < ? AND upper(e.event_type) = ? GROUP BY e.source, e.user_id"
+            )
+            args = [*value_args, dataset_group, *sources, since, until, event_type]
+        return {(source, user): float(total or 0.0) for source, user, total in self.read(sql, args)}
 
     def sources_of(self, dataset_group: str) -> set[str]:
         return {

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from recimpact.cli_output import OutputFormat, console, fail, print_json, print_rows
+from recimpact.cli_output import (
+    OutputFormat,
+    console,
+    fail,
+    format_interval,
+    format_lift,
+    format_number,
+    print_json,
+    print_rows,
+)
 
 EndpointUrl = Annotated[str, typer.Option(envvar="RECIMPACT_ENDPOINT_URL", help="The server's URL.")]
 Format = Annotated[OutputFormat, typer.Option("--format", help="table, json or csv.")]
@@ -107,12 +116,12 @@ def compare(
     name = result["metric"] + (f" per {result['per']}" if result["per"] else " per user")
     rows = [
         ["units (users)", result["unitsA"], result["unitsB"], "", ""],
-        [name, _num(result["valueA"]), _num(result["valueB"]), "", ""],
-        ["difference (B − A)", "", _num(result["difference"]), _span(result["differenceCi"]),
-         _span(result["differenceSequence"])],
-        ["lift (B / A − 1)", "", _pct(result["lift"]), _span(result["liftCi"], True),
-         _span(result["liftSequence"], True)],
-        ["p-value", "", _num(result["pValue"]), "", _num(result["sequentialPValue"])],
+        [name, format_number(result["valueA"]), format_number(result["valueB"]), "", ""],
+        ["difference (B − A)", "", format_number(result["difference"]), format_interval(result["differenceCi"]),
+         format_interval(result["differenceSequence"])],
+        ["lift (B / A − 1)", "", format_lift(result["lift"]), format_interval(result["liftCi"], percent=True),
+         format_interval(result["liftSequence"], percent=True)],
+        ["p-value", "", format_number(result["pValue"]), "", format_number(result["sequentialPValue"])],
     ]  # fmt: skip
     columns = ["", "A", "B", f"{level} interval", f"{level} anytime-valid"]
     if output_format == OutputFormat.csv:
@@ -121,18 +130,3 @@ def compare(
     print_rows(output_format, columns, rows, title=f"B = {source_b}  vs  A = {source_a}")
     for warning in result["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
-
-
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.6g}"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.1%}"
-
-
-def _span(interval: dict[str, float] | None, percent: bool = False) -> str:
-    if interval is None:
-        return "—"
-    show = _pct if percent else _num
-    return f"[{show(interval['lower'])}, {show(interval['upper'])}]"

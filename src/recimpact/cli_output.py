@@ -137,3 +137,20 @@ def print_job(fmt: OutputFormat, state: dict[str, Any] | None, arn: str, endpoin
         print_json(row)
     else:
         print_csv(IMPORT_JOB_COLUMNS, [list(row.values())])
+
+
+def format_number(value: float | None, digits: int = 6) -> str:
+    """A statistic for people: ``digits`` significant digits, "—" when there is none."""
+    return "—" if value is None else f"{value:,.{digits}g}"
+
+
+def format_lift(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1%}"
+
+
+def format_interval(interval: dict[str, float] | None, percent: bool = False) -> str:
+    """``[lower, upper]`` of a comparison's interval, as numbers or as signed percentages."""
+    if interval is None:
+        return "—"
+    show = format_lift if percent else format_number
+    return f"[{show(interval['lower'])}, {show(interval['upper'])}]"

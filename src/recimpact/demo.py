@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from recimpact.cli_output import format_interval, format_lift, format_number
 from recimpact.client import compare, get_series
 from recimpact.settings import Settings
 from recimpact.simulate import (
@@ -342,28 +343,16 @@ def _significance(
         result = compare(url, attribution, metric, baseline, candidate, per=per)
         table.add_row(
             label,
-            _fmt(result["valueA"]),
-            _fmt(result["valueB"]),
-            _pct(result["lift"]),
-            _span(result["liftCi"]),
-            _span(result["liftSequence"]),
+            format_number(result["valueA"], 4),
+            format_number(result["valueB"], 4),
+            format_lift(result["lift"]),
+            format_interval(result["liftCi"], percent=True),
+            format_interval(result["liftSequence"], percent=True),
         )
         warnings += result["warnings"]
     console.print(table)
     for warning in sorted(set(warnings)):
         console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value:+.1%}"
-
-
-def _span(interval: dict[str, float] | None) -> str:
-    return "—" if interval is None else f"[{_pct(interval['lower'])}, {_pct(interval['upper'])}]"
 
 
 def _status(describe: Any, arn: str) -> str:

@@ -219,12 +219,14 @@ def import_(
 ) -> None:
     """Create a dataset import job and follow it to ACTIVE or CREATE FAILED."""
     import datetime as dt
+    import uuid
 
     from botocore.exceptions import ClientError
 
     from recimpact.client import aws_client
 
-    name = job_name or "import-" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    # Job names are unique per region: two imports started in the same second must not collide.
+    name = job_name or f"import-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     personalize = aws_client("personalize", endpoint_url, arn=dataset_arn)
     request: dict[str, object] = {
         "jobName": name,

@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/ingest.py [--duration 10] [--quick] [--profile]
 
-(a) store ceiling   EventStore.submit of PutEvents-sized units (10 events, the real ``record_events``) from many
-                    threads, in this process: durable events/s with no HTTP at all.
+(a) store ceiling   EventStore.submit of PutEvents-sized units (10 events, the real ``prepare_events`` and
+                    ``record_events``) from many threads, in this process: durable events/s with no HTTP at all.
 (b) HTTP ceiling    a bare Starlette endpoint that only parses the JSON body, on uvicorn (httptools + uvloop) in a
                     subprocess: requests/s at each concurrency.
 (c) recimpact       ``recimpact serve`` in a subprocess, PutEvents with 10 events per call: events/s, p50/p99 latency
@@ -329,7 +329,7 @@ def load(
 
 class BenchStore:
     """An EventStore with the seed attribution's compiled form and 1,000 items, and PutEvents-sized units of work
-    (the real ``record_events`` over 10 distinct events)."""
+    (the real ``prepare_events`` and ``record_events`` over 10 distinct events)."""
 
     def __init__(self, data_dir: Path) -> None:
         from recimpact.domain.attribution import CompiledAttribution, CompiledMetric
@@ -385,11 +385,18 @@ class BenchStore:
             for i in range(EVENTS_PER_CALL)
         ]
 
-    def submit(self, events: list[Any]) -> Any:
+    def prepare(self, events: list[Any]) -> Any:
+        """What the request handler does before submitting (sources, rows, contributions, item lookups)."""
+        from recimpact.services.events import prepare_events
+
+        return prepare_events(self.store, self.target, events, time.time())
+
+    def submit(self, prepared: Any) -> Any:
+        """What the writer does with it, inside the write lock."""
         from recimpact.services.events import record_events
 
         target = self.target
-        return self.store.submit(lambda tx: record_events(tx, target, events, time.time()))
+        return self.store.submit(lambda tx: record_events(tx, target, prepared))
 
 
 def store_ceiling(data_dir: Path, duration: float, threads: int) -> dict[str, Any]:
@@ -406,7 +413,7 @@ def store_ceiling(data_dir: Path, duration: float, threads: int) -> dict[str, An
         while not stop.is_set():
             events = bench.events(next(counter))
             sent = time.perf_counter()
-            appended = bench.submit(events).result()
+            appended = bench.submit(bench.prepare(events)).result()
             assert appended == EVENTS_PER_CALL, "events were dropped as duplicates"
             local.append(time.perf_counter() - sent)
             units[index] += 1
@@ -430,12 +437,12 @@ def writer_alone(data_dir: Path, duration: float, max_units: int = 20_000) -> di
     """The writer thread with nothing else running: units built beforehand, then all submitted at once; the
     ceiling of one SQLite writer doing the real per-unit work (group commits of up to 512 units)."""
     bench = BenchStore(data_dir)
-    prepared = [bench.events(n) for n in range(max_units)]
+    prepared = [bench.prepare(bench.events(n)) for n in range(max_units)]
     cpu0, t0 = time.process_time(), time.perf_counter()
     deadline = t0 + duration
     futures = []
-    for events in prepared:
-        futures.append(bench.submit(events))
+    for unit in prepared:
+        futures.append(bench.submit(unit))
         if len(futures) % 1000 == 0:
             futures[-1000].result()  # keep at most ~1,000 units queued
             if time.perf_counter() > deadline:

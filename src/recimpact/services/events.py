@@ -1,14 +1,16 @@
 """PutEvents, PutItems, PutUsers: ingest with durable, idempotent writes and live attribution.
 
-The handler checks everything it can before queueing (tracking id, schema, properties), then hands one unit of
-work to the event store's group commit; the unit resolves sources, enforces the 100-source limit, appends the
-events that are not duplicates and adds each one's contributions to its 15-minute windows. The call returns once
-all of it is on disk.
+The handler checks everything it can before queueing (tracking id, schema, properties) and prepares the rest
+(sources, rows, each event's contributions to its 15-minute windows), then hands one unit of work to the event
+store's group commit; the unit enforces the 100-source limit, appends the events that are not duplicates and adds
+their contributions. The call returns once all of it is on disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from typing import Any
 
 from recimpact.domain.attribution import (
     MAX_SOURCES_PER_DATASET_GROUP,
@@ -24,7 +26,7 @@ from recimpact.services.common import camel
 from recimpact.services.context import RequestContext
 from recimpact.services.ingest_targets import IngestTarget, for_dataset, for_tracking_id
 from recimpact.services.registry import EVENTS, Params, operation
-from recimpact.store.events import IngestTx, SeriesKey
+from recimpact.store.events import EventRow, EventStore, IngestTx, SeriesKey, event_row
 
 
 @operation(EVENTS, "PutEvents")
@@ -39,40 +41,85 @@ async def put_events(ctx: RequestContext, params: Params) -> None:
         parse_event(event, params.get("userId"), params["sessionId"], schema, index)
         for index, event in enumerate(params["eventList"])
     ]
-    received_at = ctx.clock()
-    await ctx.events.submit_async(lambda tx: record_events(tx, target, events, received_at))
+    prepared = prepare_events(ctx.events, target, events, ctx.clock())
+    await ctx.events.submit_async(lambda tx: record_events(tx, target, prepared))
 
 
-def record_events(tx: IngestTx, target: IngestTarget, events: list[Interaction], received_at: float) -> int:
+@dataclass(frozen=True)
+class PreparedEvents:
+    """One request's events made ready before they meet the writer: sources resolved, rows built, what each event
+    adds to the series computed. The writer is the one place that can say whether an event is new, so everything
+    else is done here, beside it (and, with several server processes, in parallel)."""
+
+    events: list[Interaction]
+    sources: list[str]
+    rows: list[EventRow]
+    # What each event adds to the series; None where it depends on an item's columns, which the writer reads
+    # as they are when the event is stored.
+    contributions: list[list[tuple[SeriesKey, float]] | None]
+    received_at: float
+
+
+def prepare_events(
+    store: EventStore, target: IngestTarget, events: list[Interaction], received_at: float
+) -> PreparedEvents:
+    """Sources come from committed state (a recommendation recimpact issued is durable before it is answered)."""
+    sources = [resolve_source(event, store.recommendation_source) for event in events]
+    attribution = target.attribution
+    contributions: list[list[tuple[SeriesKey, float]] | None] = []
+    for event, source in zip(events, sources, strict=True):
+        if attribution is None:
+            contributions.append([])
+        elif event.item_id and event.event_type.upper() in attribution.item_event_types:
+            contributions.append(None)
+        else:
+            contributions.append(series_contributions(attribution, event, source, received_at, None))
+    rows = [event_row(event, source, received_at) for event, source in zip(events, sources, strict=True)]
+    return PreparedEvents(events, sources, rows, contributions, received_at)
+
+
+def series_contributions(
+    attribution: CompiledAttribution,
+    event: Interaction,
+    source: str,
+    received_at: float,
+    item: dict[str, Any] | None,
+) -> list[tuple[SeriesKey, float]]:
+    return [
+        (
+            SeriesKey(attribution.series_id, metric.metric_name, metric.event_type, label, source, window),
+            value,
+        )
+        for metric, label, window, value in live_contributions(attribution, event, received_at, item)
+    ]
+
+
+def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) -> int:
     """One request's events, all or nothing; returns how many were new (not duplicates)."""
     group = target.dataset_group_arn
-    sources = [resolve_source(event, tx.recommendation_source) for event in events]
     known = tx.known_sources(group)
-    added = new_sources(sources, known)
+    added = new_sources(prepared.sources, known)
     if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
         raise LimitExceededException(
             f"Dataset group {group} would exceed {MAX_SOURCES_PER_DATASET_GROUP} unique event attribution sources "
             f"(it has {len(known)}; this request adds {len(added)})"
         )
-    attribution = target.attribution
     appended = 0
-    for event, source in zip(events, sources, strict=True):
-        if not tx.insert_event(group, event, source, received_at):
+    new = tx.append_events(group, prepared.rows)
+    for is_new, event, source, adds in zip(
+        new, prepared.events, prepared.sources, prepared.contributions, strict=True
+    ):
+        if not is_new:
             continue  # a duplicate counts once
         appended += 1
         if event.impression:
-            record_exposure(tx, target, event, source, received_at)
-        if attribution is None:
-            continue
-        item = None
-        if event.item_id and event.event_type.upper() in attribution.item_event_types:
+            record_exposure(tx, target, event, source, prepared.received_at)
+        if adds is None and target.attribution is not None and event.item_id:
             item = tx.item(group, event.item_id)
-        for metric, label, window, value in live_contributions(attribution, event, received_at, item):
-            key = SeriesKey(
-                attribution.series_id, metric.metric_name, metric.event_type, label, source, window
-            )
+            adds = series_contributions(target.attribution, event, source, prepared.received_at, item)
+        for key, value in adds or ():
             tx.add_to_series(key, value)
-    tx.add_sources(group, added, received_at)
+    tx.add_sources(group, added, prepared.received_at)
     return appended
 
 

@@ -75,6 +75,14 @@ def serve(
         bool,
         typer.Option(envvar="RECIMPACT_ACCESS_LOG", help="One JSON line per request on stderr (no secrets)."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="RECIMPACT_WORKERS",
+            min=1,
+            help="Server processes sharing the port and the data; one per core to use them all for ingest.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the server: boto3's personalize, personalize-events and personalize-runtime clients talk to it."""
     from recimpact.wire.server import is_loopback
@@ -110,6 +118,7 @@ def serve(
         credentials=credentials,
         strict_aws=strict_aws,
         access_log=access_log,
+        workers=workers,
     )
 
     def ready(url: str) -> None:

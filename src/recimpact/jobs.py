@@ -21,33 +21,63 @@ _STOP = ""
 
 
 class JobRunner:
+    """Runs one kind of background work in this process, oldest first. With several server processes
+    (``--workers``) only the primary has runners: a job created by a request another process answered is found in
+    the shared catalog, which the idle runner looks at whenever it has changed (every ``poll`` seconds at most)."""
+
     def __init__(
-        self, catalog: Catalog, run: Callable[[str], None], kinds: tuple[type[Resource], ...], name: str
+        self,
+        catalog: Catalog,
+        run: Callable[[str], None],
+        kinds: tuple[type[Resource], ...],
+        name: str,
+        poll: float = 0.25,
     ) -> None:
         self._catalog = catalog
         self._run = run
         self._kinds = kinds
+        self._poll = poll
         self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._taken: set[str] = set()  # queued, running or run by this runner: never queued twice
+        self._seen_generation = -1
         self._thread = threading.Thread(target=self._loop, name=f"recimpact-{name}", daemon=True)
 
     def start(self) -> None:
-        with self._catalog.transaction() as tx:
-            records = [record for kind in self._kinds for record in tx.every(kind)]
-        unfinished = [
-            record.arn
-            for record in sorted(records, key=lambda r: r.creation_date_time)
-            if getattr(record, "status", None) in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS)
-        ]
-        for arn in unfinished:  # oldest first, as they were created
-            self._queue.put(arn)
+        """Queue what a stopped or crashed server left unfinished, then start."""
+        self._find_unfinished()
         self._thread.start()
 
+    def _find_unfinished(self) -> None:
+        generation = self._catalog.generation
+        if generation == self._seen_generation:
+            return
+        self._seen_generation = generation
+        with self._catalog.transaction() as tx:
+            records = [record for kind in self._kinds for record in tx.every(kind)]
+        for record in sorted(
+            records, key=lambda r: r.creation_date_time
+        ):  # oldest first, as they were created
+            if getattr(record, "status", None) in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
+                self.submit(record.arn)
+
     def submit(self, arn: str) -> None:
+        with self._lock:
+            if arn in self._taken:
+                return
+            self._taken.add(arn)
         self._queue.put(arn)
 
     def _loop(self) -> None:
         while True:
-            arn = self._queue.get()
+            try:
+                arn = self._queue.get(timeout=self._poll)
+            except queue.Empty:
+                try:
+                    self._find_unfinished()
+                except Exception:  # a catalog hiccup must not end the runner
+                    log.exception("looking for new work failed")
+                continue
             if arn == _STOP:
                 return
             try:
@@ -60,3 +90,10 @@ class JobRunner:
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join()
+
+
+class RunElsewhere:
+    """The job queue of a secondary server process: the primary's runners find the work in the catalog."""
+
+    def submit(self, arn: str) -> None:
+        pass

@@ -4,15 +4,19 @@ shutdown."""
 from __future__ import annotations
 
 import functools
+import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from recimpact.domain.arns import Scope
 from recimpact.domain.resources import TRAINABLE, DatasetImportJob
 from recimpact.engine.base import Engine, create_engine
-from recimpact.jobs import JobRunner
-from recimpact.services.context import RequestContext
+from recimpact.jobs import JobRunner, RunElsewhere
+from recimpact.services.context import JobQueue, RequestContext
 from recimpact.services.import_execution import JobEnvironment, JobProgress, fail_job, run_import_job
+from recimpact.services.ingest_channel import IngestChannel
+from recimpact.services.progress_board import HasSnapshot, ProgressReader, ProgressWriter
 from recimpact.services.training_execution import run_training
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
@@ -21,20 +25,41 @@ from recimpact.store.events import EventStore
 
 
 class Runtime:
-    def __init__(self, settings: Settings) -> None:
+    """The ``primary`` process owns the background work (import jobs, training, CloudWatch publishing, WAL
+    checkpoints); the other processes of a ``--workers`` server only answer requests, over the same data directory,
+    and leave what they start (a job, a training run) for the primary to find in the catalog."""
+
+    def __init__(self, settings: Settings, primary: bool = True, ingest: socket.socket | None = None) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3")
-        self.events = EventStore(self.data_dir / "events.sqlite3")
+        self.events = EventStore(self.data_dir / "events.sqlite3", checkpoints=primary)
         self.shared: dict[str, Any] = {}
-        self.progress: dict[str, JobProgress] = {}  # import jobs run (or queued) since this server started
+        self._job_progress: dict[
+            str, JobProgress
+        ] = {}  # import jobs run (or queued) since this server started
+        self.progress: Mapping[str, HasSnapshot] = self._job_progress
+        self.publisher: CloudWatchPublisher | None = None
+        self._progress_writer: ProgressWriter | None = None
+        self.jobs: JobQueue
+        self.training: JobQueue
+        # A worker's PutEvents go to the primary over this socket (``ingest_channel``).
+        self.ingest = IngestChannel(ingest) if ingest is not None else None
+        if not primary:
+            self.progress = ProgressReader(self.data_dir)
+            self.jobs = self.training = RunElsewhere()
+            self._runners: list[JobRunner] = []
+            return
         self.jobs = JobRunner(self.catalog, self._run_job, (DatasetImportJob,), "jobs")
-        self.jobs.start()
         # Training has a runner of its own: a recommender need not wait behind a long import.
         self.training = JobRunner(self.catalog, self._train, TRAINABLE, "training")
-        self.training.start()
-        self.publisher: CloudWatchPublisher | None = None
+        self._runners = [self.jobs, self.training]
+        for runner in self._runners:
+            runner.start()
+        if settings.workers > 1:
+            self._progress_writer = ProgressWriter(self._job_progress, self.data_dir)
+            self._progress_writer.start()
         if settings.publishes_to_cloudwatch:
             self.publisher = CloudWatchPublisher(
                 self.events, self.catalog, self._cloudwatch_client, interval=settings.cloudwatch_interval
@@ -47,7 +72,7 @@ class Runtime:
         return create_engine(self.settings)
 
     def _run_job(self, arn: str) -> None:
-        progress = self.progress.setdefault(arn, JobProgress())
+        progress = self._job_progress.setdefault(arn, JobProgress())
         try:
             self.engine  # noqa: B018  (created here, on first use)
         except Exception as exc:
@@ -78,12 +103,15 @@ class Runtime:
             settings=self.settings,
             jobs=self.jobs,
             training=self.training,
+            ingest=self.ingest,
             shared=self.shared,
         )
 
     def close(self) -> None:
-        self.jobs.close()
-        self.training.close()
+        for runner in self._runners:
+            runner.close()
+        if self._progress_writer is not None:
+            self._progress_writer.close()
         for model in self.shared.get("models", {}).values():
             model.close()
         if self.publisher is not None:

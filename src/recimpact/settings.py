@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ENGINES = ("duckdb", "spark")
@@ -40,7 +42,28 @@ class Settings:
     account_id: str = "000000000000"
     # The region used when a request carries no SigV4 credential scope.
     region: str = "us-east-1"
+    # Server processes sharing the port and the data directory (the first also runs jobs and publishing).
+    workers: int = 1
+    # Signs dashboard session cookies; shared by the server's processes so that any of them accepts a cookie.
+    # Generated at start (sessions end with the server) unless given.
+    session_secret: bytes | None = field(default=None, repr=False)
 
     @property
     def publishes_to_cloudwatch(self) -> bool:
         return bool(self.cloudwatch_endpoint_url) or self.cloudwatch_aws
+
+    def to_json(self) -> str:
+        """For the server's other processes (``from_json``)."""
+        values = dataclasses.asdict(self)
+        values["session_secret"] = self.session_secret.hex() if self.session_secret is not None else None
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in values.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        values = json.loads(text)
+        values["data_dir"] = Path(values["data_dir"])
+        if values["credentials"] is not None:
+            values["credentials"] = Path(values["credentials"])
+        if values["session_secret"] is not None:
+            values["session_secret"] = bytes.fromhex(values["session_secret"])
+        return cls(**values)

@@ -42,7 +42,10 @@ async def put_events(ctx: RequestContext, params: Params) -> None:
         for index, event in enumerate(params["eventList"])
     ]
     prepared = prepare_events(ctx.events, target, events, ctx.clock())
-    await ctx.events.submit_async(lambda tx: record_events(tx, target, prepared))
+    if ctx.ingest is not None:
+        await ctx.ingest.commit(target, prepared)
+    else:
+        await ctx.events.submit_async(lambda tx: record_events(tx, target, prepared))
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,9 @@ def series_contributions(
     ]
 
 
-def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) -> int:
-    """One request's events, all or nothing; returns how many were new (not duplicates)."""
+def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) -> None:
+    """One request's events, all or nothing: the source limit is checked now, the events are appended with the
+    commit, and each one that was not a duplicate then adds its contributions (a duplicate counts once)."""
     group = target.dataset_group_arn
     known = tx.known_sources(group)
     added = new_sources(prepared.sources, known)
@@ -104,23 +108,25 @@ def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) 
             f"Dataset group {group} would exceed {MAX_SOURCES_PER_DATASET_GROUP} unique event attribution sources "
             f"(it has {len(known)}; this request adds {len(added)})"
         )
-    appended = 0
-    new = tx.append_events(group, prepared.rows)
-    for is_new, event, source, adds in zip(
-        new, prepared.events, prepared.sources, prepared.contributions, strict=True
-    ):
-        if not is_new:
-            continue  # a duplicate counts once
-        appended += 1
-        if event.impression:
-            record_exposure(tx, target, event, source, prepared.received_at)
-        if adds is None and target.attribution is not None and event.item_id:
-            item = tx.item(group, event.item_id)
-            adds = series_contributions(target.attribution, event, source, prepared.received_at, item)
-        for key, value in adds or ():
-            tx.add_to_series(key, value)
+
+    def appended(tx: IngestTx, new: list[bool]) -> None:
+        attribution = target.attribution
+        received_at = prepared.received_at
+        for is_new, event, source, adds in zip(
+            new, prepared.events, prepared.sources, prepared.contributions, strict=True
+        ):
+            if not is_new:
+                continue
+            if event.impression:
+                record_exposure(tx, target, event, source, received_at)
+            if adds is None and attribution is not None and event.item_id:
+                item = tx.item(group, event.item_id)
+                adds = series_contributions(attribution, event, source, received_at, item)
+            for key, value in adds or ():
+                tx.add_to_series(key, value)
+
+    tx.append_events(group, prepared.rows, appended)
     tx.add_sources(group, added, prepared.received_at)
-    return appended
 
 
 def record_exposure(

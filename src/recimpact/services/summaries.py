@@ -13,7 +13,7 @@ from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, 
 from recimpact.domain.schema import parse_schema
 from recimpact.services.common import require
 from recimpact.services.context import RequestContext
-from recimpact.services.import_execution import JobProgress
+from recimpact.services.progress_board import HasSnapshot
 
 # The dataset types a metric expression can name (SUM(ITEMS.col), SUM(INTERACTIONS.col)).
 EXPRESSION_DATASETS = ("INTERACTIONS", "ITEMS")
@@ -76,7 +76,7 @@ def _ratio(parts: Mapping[str, float]) -> float:
 
 
 def group_import_jobs(
-    ctx: RequestContext, group_arn: str, progress: Mapping[str, JobProgress]
+    ctx: RequestContext, group_arn: str, progress: Mapping[str, HasSnapshot]
 ) -> list[dict[str, Any]]:
     """The import jobs of every dataset in the group, newest first, with where each one's report went (AWS's
     DescribeDatasetImportJob does not say; the dashboard links the file) and the progress of running ones."""

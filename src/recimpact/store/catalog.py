@@ -146,7 +146,7 @@ class SqliteCatalog:
     are rare and short, so serializing them costs nothing and makes every rule check race-free."""
 
     def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: ``generation`` may be read inside a transaction
         self._generation = 0
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -160,7 +160,12 @@ class SqliteCatalog:
 
     @property
     def generation(self) -> int:
-        return self._generation
+        """Moves whenever the catalog changed: by this process (its own counter) or by another process of the
+        same server sharing the file (SQLite's data_version, which moves on every commit of another connection).
+        Caches of derived configuration key their entries by it."""
+        with self._lock:
+            (data_version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        return self._generation + int(data_version)
 
     @contextmanager
     def transaction(self) -> Iterator[CatalogTx]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import fcntl
 import json
 import queue
 import sqlite3
@@ -23,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from recimpact.domain.events import Interaction
 from recimpact.domain.expressions import MetricExpression
@@ -124,8 +125,10 @@ CREATE INDEX IF NOT EXISTS series_unpublished ON series (series_id) WHERE value 
 """
 
 
-@dataclass(frozen=True)
-class SeriesKey:
+class SeriesKey(NamedTuple):
+    """One 15-minute window of one metric part and source. A tuple: hashed and compared in C, many times per
+    commit, and cheap to send to another process."""
+
     series_id: str
     metric_name: str
     event_type: str
@@ -143,16 +146,17 @@ class SeriesPoint:
 
 _UPSERT_SERIES = (
     "INSERT INTO series (series_id, metric_name, event_type, function, source, window_start, value)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " VALUES {values}"
     " ON CONFLICT DO UPDATE SET value = value + excluded.value"
 )
 
 EventRow = tuple[Any, ...]
-_INSERT_EVENT = (
+_INSERT_EVENTS = (
     "INSERT OR IGNORE INTO events (group_id, event_id, content_key, received_at, sent_at, event_type, source,"
     " user_id, session_id, item_id, event_value, recommendation_id, attribution_source, impression, properties)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " VALUES {values}"
 )
+_INSERT_EVENT = _INSERT_EVENTS.format(values="(" + ", ".join("?" * 15) + ")")
 
 
 def event_row(event: Interaction, source: str, received_at: float) -> EventRow:
@@ -190,13 +194,44 @@ _UPSERT_BACKFILL = (
 )
 
 
+def insert_rows(conn: sqlite3.Connection, statement: str, width: int, rows: Sequence[Sequence[Any]]) -> int:
+    """``statement`` (an INSERT with ``VALUES {values}``, and maybe an upsert clause) for all ``rows``, many rows
+    per statement; returns the rows inserted or updated. Each statement is one call into SQLite, and SQLite lets
+    other threads run during every call: a statement per row would hand the GIL back and forth once per row."""
+    done = 0
+    start = 0
+    while start < len(rows):
+        size = (
+            _ROWS_PER_INSERT
+            if len(rows) - start >= _ROWS_PER_INSERT
+            else 1 << (len(rows) - start).bit_length() - 1
+        )
+        chunk = rows[start : start + size]
+        sql = _MULTI_ROW.get((statement, size))
+        if sql is None:
+            values = ", ".join(["(" + ", ".join("?" * width) + ")"] * size)
+            sql = _MULTI_ROW[(statement, size)] = statement.format(values=values)
+        done += conn.execute(sql, [value for row in chunk for value in row]).rowcount
+        start += size
+    return done
+
+
+# Rows per statement: a power of two (so a commit needs few distinct, cached statements), and within SQLite's oldest
+# limit of 999 parameters.
+_ROWS_PER_INSERT = 64
+_MULTI_ROW: dict[tuple[str, int], str] = {}
+
+AppendCallback = Callable[["IngestTx", list[bool]], None]
+
+
 class IngestTx:
     """What a unit of work may do inside the writer's transaction.
 
     It lives as long as the writer thread and keeps what only the writer changes in memory (group ids, each group's
-    sources), so a PutEvents unit reads nothing it does not have to. Series contributions are summed in memory and
-    written once per commit (one upsert per window touched, not one per event). Everything a unit changes in
-    memory is undone with it when it fails."""
+    sources), so a PutEvents unit reads nothing it does not have to. Events and series contributions are collected
+    in memory and written once per commit (a few multi-row statements, one upsert per window touched). A unit's
+    savepoint is opened by its first statement, so a unit that only works in memory costs none. Everything a unit
+    changes, in memory or not, is undone with it when it fails."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
@@ -204,31 +239,58 @@ class IngestTx:
         self._sources: dict[str, set[str]] = {}
         self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._series: dict[SeriesKey, float] = {}  # this commit's contributions of finished units
+        self._appends: list[tuple[str, Sequence[EventRow], AppendCallback]] = []  # ... and their events
+        self._in_unit = False
+        self._savepoint = False
         self._unit_series: dict[SeriesKey, float] = {}
         self._unit_sources: list[tuple[str, str]] = []
+        self._unit_appends: list[tuple[str, Sequence[EventRow], AppendCallback]] = []
+
+    @property
+    def _sql(self) -> sqlite3.Connection:
+        """The connection, after opening the running unit's savepoint if this is its first statement."""
+        if self._in_unit and not self._savepoint:
+            self._conn.execute("SAVEPOINT unit")
+            self._savepoint = True
+        return self._conn
 
     # -- unit and commit boundaries (called by EventStore) --
 
     def begin_unit(self) -> None:
+        self._in_unit = True
+        self._savepoint = False
         self._unit_series = {}
         self._unit_sources = []
+        self._unit_appends = []
 
     def end_unit(self, succeeded: bool) -> None:
+        """Keep or undo what the unit did (its statements, if it ran any, and what it left in memory)."""
+        self._in_unit = False
+        if self._savepoint:
+            if not succeeded:
+                self._conn.execute("ROLLBACK TO unit")
+            self._conn.execute("RELEASE unit")
         if succeeded:
             for key, value in self._unit_series.items():
                 self._series[key] = self._series.get(key, 0.0) + value
             for group, source in self._unit_sources:
                 self._sources.setdefault(group, set()).add(source)
+            self._appends += self._unit_appends
         else:
             self._items.clear()  # the unit may have upserted items it no longer has
         self._unit_series = {}
         self._unit_sources = []
+        self._unit_appends = []
 
     def flush(self) -> None:
-        """Write the commit's series contributions (inside the transaction, before COMMIT)."""
+        """Write the commit's events and series contributions (inside the transaction, before COMMIT)."""
+        if self._appends:
+            self._write_appends()
         if self._series:
-            self._conn.executemany(
+            insert_rows(
+                self._conn,
                 _UPSERT_SERIES,
+                7,
                 [
                     (k.series_id, k.metric_name, k.event_type, k.function, k.source, k.window_start, v)
                     for k, v in self._series.items()
@@ -237,27 +299,57 @@ class IngestTx:
         self._series = {}
         self._items.clear()
 
+    def _write_appends(self) -> None:
+        """All the commit's events in a few statements when none is a duplicate (the usual case: the count of rows
+        inserted says so); otherwise again row by row, to learn which ones were. Then each unit's callback."""
+        appends, self._appends = self._appends, []
+        conn = self._conn
+        group_ids = [self.group_id(group) for group, _, _ in appends]
+        rows = [
+            (g, *row) for g, (_, unit_rows, _) in zip(group_ids, appends, strict=True) for row in unit_rows
+        ]
+        conn.execute("SAVEPOINT events")
+        if insert_rows(conn, _INSERT_EVENTS, 15, rows) == len(rows):
+            conn.execute("RELEASE events")
+            appended = [[True] * len(unit_rows) for _, unit_rows, _ in appends]
+        else:
+            conn.execute("ROLLBACK TO events")
+            conn.execute("RELEASE events")
+            appended = [
+                [conn.execute(_INSERT_EVENT, (g, *row)).rowcount == 1 for row in unit_rows]
+                for g, (_, unit_rows, _) in zip(group_ids, appends, strict=True)
+            ]
+        for (_, _, then), new in zip(appends, appended, strict=True):
+            then(self, new)
+
     def forget(self) -> None:
         """After a failed commit: nothing in memory may claim what the database does not hold."""
         self._series = {}
+        self._appends = []
         self._sources.clear()
         self._items.clear()
         self._group_ids.clear()
 
     # -- what units do --
 
+    def append_events(self, dataset_group: str, rows: Sequence[EventRow], then: AppendCallback) -> None:
+        """Append events (``event_row``s) with the commit, except duplicates (same eventId, or the same content).
+        ``then`` receives, for each row, whether it was appended, still inside the transaction: what it adds to the
+        series or writes is committed with the events."""
+        self._unit_appends.append((dataset_group, rows, then))
+
     def group_id(self, dataset_group: str) -> int:
         found = self._group_ids.get(dataset_group)
         if found is None:
-            self._conn.execute("INSERT OR IGNORE INTO dataset_groups (arn) VALUES (?)", (dataset_group,))
-            row = self._conn.execute(
+            self._sql.execute("INSERT OR IGNORE INTO dataset_groups (arn) VALUES (?)", (dataset_group,))
+            row = self._sql.execute(
                 "SELECT id FROM dataset_groups WHERE arn = ?", (dataset_group,)
             ).fetchone()
             found = self._group_ids[dataset_group] = int(row[0])
         return found
 
     def recommendation_source(self, recommendation_id: str) -> str | None:
-        row = self._conn.execute(
+        row = self._sql.execute(
             "SELECT source FROM recommendations WHERE recommendation_id = ?", (recommendation_id,)
         ).fetchone()
         return row[0] if row else None
@@ -271,7 +363,7 @@ class IngestTx:
         user_id: str | None = None,
         items: Sequence[str] = (),
     ) -> None:
-        self._conn.execute(
+        self._sql.execute(
             "INSERT OR IGNORE INTO recommendations VALUES (?, ?, ?, ?, ?, ?)",
             (
                 recommendation_id,
@@ -287,7 +379,7 @@ class IngestTx:
         """The group's sources (a live view: do not modify)."""
         known = self._sources.get(dataset_group)
         if known is None:
-            rows = self._conn.execute("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
+            rows = self._sql.execute("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
             known = self._sources[dataset_group] = {source for (source,) in rows}
         return (
             known | {s for g, s in self._unit_sources if g == dataset_group} if self._unit_sources else known
@@ -296,29 +388,15 @@ class IngestTx:
     def add_sources(self, dataset_group: str, sources: Iterable[str], now: float) -> None:
         added = [(dataset_group, s, now) for s in sources]
         if added:
-            self._conn.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", added)
+            self._sql.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", added)
             self._unit_sources += [(dataset_group, s) for _, s, _ in added]
-
-    def append_events(self, dataset_group: str, rows: Sequence[EventRow]) -> list[bool]:
-        """Append events (``event_row``s) unless they are duplicates (same eventId, or the same content): for each,
-        True if it was appended. One statement for the lot; row by row only when some were duplicates."""
-        group_id = self.group_id(dataset_group)
-        full = [(group_id, *row) for row in rows]
-        conn = self._conn
-        conn.execute("SAVEPOINT batch")
-        if conn.executemany(_INSERT_EVENT, full).rowcount == len(full):
-            conn.execute("RELEASE batch")
-            return [True] * len(full)
-        conn.execute("ROLLBACK TO batch")
-        conn.execute("RELEASE batch")
-        return [conn.execute(_INSERT_EVENT, row).rowcount == 1 for row in full]
 
     def item(self, dataset_group: str, item_id: str) -> dict[str, Any] | None:
         """An item's columns as they are now (this commit's upserts included), read once per commit."""
         key = (dataset_group, item_id)
         if key in self._items:
             return self._items[key]
-        row = self._conn.execute(
+        row = self._sql.execute(
             "SELECT properties FROM items WHERE dataset_group = ? AND item_id = ?", key
         ).fetchone()
         found = self._items[key] = json.loads(row[0]) if row else None
@@ -337,7 +415,7 @@ class IngestTx:
             raise ValueError(table)
         if table == "items":
             self._items.clear()
-        self._conn.executemany(
+        self._sql.executemany(
             f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",
             (
                 (dataset_group, key, json.dumps(props, separators=(",", ":")), now, origin)
@@ -350,19 +428,20 @@ class IngestTx:
         if table not in ("items", "users"):
             raise ValueError(table)
         self._items.clear()
-        self._conn.execute(
+        self._sql.execute(
             f"DELETE FROM {table} WHERE dataset_group = ? AND origin = 'bulk'", (dataset_group,)
         )
 
     def add_to_series(self, key: SeriesKey, value: float) -> None:
         """O(1) per event: the window's running total, summed in memory and written once per commit."""
-        self._unit_series[key] = self._unit_series.get(key, 0.0) + value
+        series = self._unit_series if self._in_unit else self._series  # an append callback runs at the commit
+        series[key] = series.get(key, 0.0) + value
 
     def add_exposure(
         self, dataset_group: str, key: bytes, source: str, user_id: str | None, shown_at: float, items: int
     ) -> bool:
         """Record that ``source`` showed ``items`` items; False if this exposure was recorded before."""
-        cursor = self._conn.execute(
+        cursor = self._sql.execute(
             "INSERT OR IGNORE INTO exposures VALUES (?, ?, ?, ?, ?, ?)",
             (self.group_id(dataset_group), key, source, user_id, shown_at, items),
         )
@@ -371,7 +450,7 @@ class IngestTx:
     def add_backfill(self, key: SeriesKey, value: float, publish: bool) -> None:
         """A backfilled contribution, written at once; with ``publish`` False it is marked as already published,
         so the CloudWatch publisher leaves it out."""
-        self._conn.execute(
+        self._sql.execute(
             _UPSERT_BACKFILL,
             (
                 key.series_id,
@@ -386,16 +465,16 @@ class IngestTx:
         )
 
     def coverage(self, series_id: str, metric_name: str) -> tuple[float, float] | None:
-        return _coverage(self._conn.execute(_COVERAGE, (series_id, metric_name)).fetchall())
+        return _coverage(self._sql.execute(_COVERAGE, (series_id, metric_name)).fetchall())
 
     def set_coverage(self, series_id: str, metric_name: str, since: float, received_before: float) -> None:
-        self._conn.execute(
+        self._sql.execute(
             "INSERT OR REPLACE INTO backfills VALUES (?, ?, ?, ?)",
             (series_id, metric_name, since, received_before),
         )
 
     def mark_published(self, points: Sequence[tuple[SeriesKey, float]]) -> None:
-        self._conn.executemany(
+        self._sql.executemany(
             "UPDATE series SET published = ? WHERE series_id = ? AND metric_name = ? AND event_type = ?"
             " AND function = ? AND source = ? AND window_start = ?",
             [
@@ -456,13 +535,22 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 class EventStore:
     """``<data dir>/events.sqlite3``. Writes go through ``submit`` (one writer thread, group commit); reads use a
-    separate connection, which WAL lets run beside the writer."""
+    separate connection, which WAL lets run beside the writer.
 
-    def __init__(self, path: Path | str) -> None:
+    The processes of one server (``--workers``) each have a store on the same file. Their writers take turns
+    through an exclusive ``flock`` on ``events.sqlite3.lock`` (the kernel queues the waiters and wakes the next as
+    soon as the lock is free, where SQLite's busy handler would sleep and poll), and a writer that finds another
+    process committed since its own last commit forgets what it keeps in memory. Only one of them (``checkpoints``)
+    checkpoints the WAL."""
+
+    def __init__(self, path: Path | str, checkpoints: bool = True) -> None:
         self._path = str(path)
+        self._lock_file = open(self._path + ".lock", "a+b")  # noqa: SIM115  (held open for the store's life)
+        self._data_version = -1
         self._writer = self._connect()
-        self._writer.executescript(_DDL)
-        _migrate(self._writer)
+        with self._write_lock():
+            self._writer.executescript(_DDL)
+            _migrate(self._writer)
         # Checkpoints run on their own thread (below), never inside a commit the callers are waiting for.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         # Each unit runs in a savepoint; its statement journal (what undoes the unit) stays in memory instead of a
@@ -478,7 +566,8 @@ class EventStore:
             target=self._checkpoint, name="recimpact-checkpoint", daemon=True
         )
         self._thread.start()
-        self._checkpointer.start()
+        if checkpoints:
+            self._checkpointer.start()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
@@ -487,6 +576,15 @@ class EventStore:
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the dedupe indexes' hot pages stay in memory
         return conn
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """The write turn among the server's processes (released by the kernel if the process dies)."""
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
 
     def _checkpoint(self) -> None:
         """Copy the WAL back into the database twice a second, without blocking the writer (PASSIVE), so the WAL
@@ -524,37 +622,34 @@ class EventStore:
             first = self._queue.get()
             if first is _STOP:
                 return
-            units = [first]
-            while len(units) < _MAX_UNITS_PER_COMMIT:
-                try:
-                    unit = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if unit is _STOP:
-                    self._queue.put(_STOP)
-                    break
-                units.append(unit)
-            self._commit(tx, units)
+            # The queue is drained once the write turn is ours: what arrived while another process was committing
+            # joins this commit instead of waiting for the next turn.
+            with self._write_lock():
+                units = [first]
+                while len(units) < _MAX_UNITS_PER_COMMIT:
+                    try:
+                        unit = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if unit is _STOP:
+                        self._queue.put(_STOP)
+                        break
+                    units.append(unit)
+                outcomes = self._commit(tx, units)
+            _resolve(outcomes)
 
-    def _commit(self, tx: IngestTx, units: list[tuple[Callable[[IngestTx], Any], Waiter]]) -> None:
-        outcomes: list[tuple[Waiter, Any, BaseException | None]] = []
+    def _commit(
+        self, tx: IngestTx, units: list[tuple[Callable[[IngestTx], Any], Waiter]]
+    ) -> list[tuple[Waiter, Any, BaseException | None]]:
+        """One transaction for all ``units`` (the caller holds the write turn)."""
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for work, future in units:
-                conn.execute("SAVEPOINT unit")
-                tx.begin_unit()
-                try:
-                    result = work(tx)
-                except Exception as exc:  # the unit's own failure (a rejected request): undo it alone
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
-                    tx.end_unit(succeeded=False)
-                    outcomes.append((future, None, exc))
-                else:
-                    conn.execute("RELEASE unit")
-                    tx.end_unit(succeeded=True)
-                    outcomes.append((future, result, None))
+            (data_version,) = conn.execute("PRAGMA data_version").fetchone()
+            if data_version != self._data_version:  # another process committed: memory may be stale
+                tx.forget()
+                self._data_version = data_version
+            outcomes = self._run_units(tx, units)
             tx.flush()
             conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed (disk full, I/O error): nothing was stored
@@ -562,7 +657,24 @@ class EventStore:
                 conn.execute("ROLLBACK")
             tx.forget()
             outcomes = [(future, None, exc) for _, future in units]
-        _resolve(outcomes)
+        return outcomes
+
+    def _run_units(
+        self, tx: IngestTx, units: list[tuple[Callable[[IngestTx], Any], Waiter]]
+    ) -> list[tuple[Waiter, Any, BaseException | None]]:
+        """Each unit kept or undone on its own (``IngestTx``), so one rejected request never touches another."""
+        outcomes: list[tuple[Waiter, Any, BaseException | None]] = []
+        for work, future in units:
+            tx.begin_unit()
+            try:
+                result = work(tx)
+            except Exception as exc:  # the unit's own failure (a rejected request): undo it alone
+                tx.end_unit(succeeded=False)
+                outcomes.append((future, None, exc))
+            else:
+                tx.end_unit(succeeded=True)
+                outcomes.append((future, result, None))
+        return outcomes
 
     def read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._read_lock:
@@ -740,7 +852,9 @@ class EventStore:
         self._queue.put(_STOP)
         self._thread.join()
         self._stopped.set()
-        self._checkpointer.join()
+        if self._checkpointer.ident is not None:
+            self._checkpointer.join()
         self._writer.close()
         with self._read_lock:
             self._reader.close()
+        self._lock_file.close()

@@ -29,12 +29,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, reuse_port: bool = False, listen: bool = True) -> socket.socket:
+    """The listening socket. ``reuse_port``: one of several, one per server process, among which the kernel
+    spreads new connections evenly (``SO_REUSEPORT``); with ``listen`` False it only holds the port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    sock.listen(2048)
+    if listen:
+        sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
@@ -55,9 +60,11 @@ class _Server(uvicorn.Server):
             self._on_ready()
 
 
-def _config(settings: Settings, log_level: str) -> Any:
+def _config(
+    settings: Settings, log_level: str, primary: bool = True, ingest: socket.socket | None = None
+) -> Any:
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, primary=primary, ingest=ingest),
         log_level=log_level,
         access_log=False,
         http=GuardedHttpToolsProtocol,  # bounds on slow and oversized request heads (wire/limits.py)
@@ -67,15 +74,29 @@ def _config(settings: Settings, log_level: str) -> Any:
 
 
 def serve(settings: Settings, on_ready: Callable[[str], None], log_level: str = "warning") -> None:
-    """Serve until interrupted. ``on_ready`` receives the URL once connections are accepted."""
+    """Serve until interrupted. ``on_ready`` receives the URL once connections are accepted (by every process,
+    with ``settings.workers`` > 1: see ``wire/workers.py``)."""
+    if settings.workers > 1:
+        from recimpact.wire.workers import supervise
+
+        supervise(settings, on_ready)
+        return
     sock = bind(settings.host, settings.port)
     url = url_of(sock)
     server = _Server(_config(settings, log_level), lambda: on_ready(url))
-    _tune_gc()
+    tune_gc()
     server.run(sockets=[sock])
 
 
-def _tune_gc() -> None:
+def run_worker(settings: Settings, ingest: socket.socket, on_ready: Callable[[], None]) -> None:
+    """A worker process of a ``--workers`` server, on a listening socket of its own beside the others'."""
+    sock = bind(settings.host, settings.port, reuse_port=True)
+    server = _Server(_config(settings, "warning", primary=False, ingest=ingest), on_ready)
+    tune_gc()
+    server.run(sockets=[sock])
+
+
+def tune_gc() -> None:
     """A dedicated server process: move what importing left into the permanent generation and collect the young
     generation ten times less often. Every PutEvents call allocates thousands of short-lived objects, and CPython's
     default (a collection every 700 allocations) spends a measurable share of the one core the server has on them;

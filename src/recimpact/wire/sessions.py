@@ -231,6 +231,6 @@ def authentication(settings: Settings) -> tuple[Authenticator, Sessions | None]:
     """The server's authenticator and, with a credentials file, its dashboard sessions. Raises
     CredentialsFileError for a file that cannot be used."""
     keys = load_credentials(settings.credentials) if settings.credentials is not None else None
-    sessions = Sessions(keys, settings.region) if keys is not None else None
+    sessions = Sessions(keys, settings.region, secret=settings.session_secret) if keys is not None else None
     cookie_caller = sessions.caller if sessions is not None else None
     return Authenticator(keys, settings.account_id, settings.region, cookie_caller), sessions

@@ -1,0 +1,218 @@
+"""Several server processes on one port (``recimpact serve --workers N``).
+
+One Python process parses, validates and commits on about one core (the GIL), so a multi-core machine needs more
+processes. ``--workers N`` runs N worker processes that answer requests and one primary that answers none:
+
+- The primary holds the port (bound, not listening), owns what must happen once (import jobs, training, CloudWatch
+  publishing, WAL checkpoints: ``Runtime``), and commits every worker's PutEvents calls with a writer that has the
+  GIL to itself (``services/ingest_channel.py``).
+- Each worker binds the same port (``SO_REUSEPORT``), so the kernel spreads new connections evenly over them (with
+  one shared listening socket, whichever process happens to be accepting takes a whole burst of connections). It
+  answers every kind of request over the shared data directory; what it starts (a job, a training run) the
+  primary finds in the catalog.
+
+A worker receives its settings on stdin (the session secret included, never on the command line) and the
+primary's end of a socket pair, answers ``ready`` on stdout once it accepts connections, and ends with the primary:
+on its SIGTERM at shutdown, or by itself when the primary has gone (Linux's parent-death signal, and a watchdog
+elsewhere). The primary restarts a worker that dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from recimpact.settings import Settings
+
+log = logging.getLogger("recimpact.workers")
+
+READY = "ready"
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 10.0
+_RESTART_DELAY = 1.0
+
+
+class WorkerPool:
+    """The primary's workers: started, kept alive, stopped. ``attach`` receives the primary's end of each
+    worker's socket pair."""
+
+    def __init__(self, settings: Settings, count: int, attach: Callable[[socket.socket], None]) -> None:
+        self._settings = settings  # with the port the primary holds
+        self._count = count
+        self._attach = attach
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._closing = threading.Event()
+        self._supervisor = threading.Thread(target=self._supervise, name="recimpact-workers", daemon=True)
+
+    def start(self) -> None:
+        """Start every worker and wait until each accepts connections."""
+        started = [self._spawn() for _ in range(self._count)]
+        try:
+            for proc in started:
+                self._wait_ready(proc)
+        except BaseException:
+            self._stop(started)
+            raise
+        self._procs = started
+        self._supervisor.start()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "recimpact.wire.workers"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                pass_fds=(theirs.fileno(),),
+            )
+            boot = {"settings": self._settings.to_json(), "ingest_fd": theirs.fileno()}
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(boot).encode() + b"\n")
+        proc.stdin.close()
+        self._attach(ours)
+        return proc
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([proc.stdout], [], [], 0.2)
+            if readable:
+                line = proc.stdout.readline().decode().strip()
+                if line == READY:
+                    proc.stdout.close()
+                    return
+                if not line and proc.poll() is not None:
+                    break
+        self._stop([proc])
+        raise RuntimeError(f"a server worker process did not start (exit status {proc.returncode})")
+
+    def _supervise(self) -> None:
+        """Restart a secondary that died (a crash, an OOM kill); never while the server is stopping."""
+        while not self._closing.wait(0.5):
+            for i, proc in enumerate(self._procs):
+                if proc.poll() is None or self._closing.is_set():
+                    continue
+                log.warning(
+                    "server worker %d exited with status %s; starting another", proc.pid, proc.returncode
+                )
+                if self._closing.wait(_RESTART_DELAY):
+                    return
+                try:
+                    replacement = self._spawn()
+                    self._wait_ready(replacement)
+                except Exception:
+                    log.exception("restarting a server worker failed; trying again")
+                    continue
+                self._procs[i] = replacement
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self._procs]
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._supervisor.ident is not None:
+            self._supervisor.join()
+        self._stop(self._procs)
+
+    @staticmethod
+    def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+        """SIGTERM (they finish the requests they hold and close their stores), then SIGKILL after a while."""
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_TIMEOUT
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _die_with_parent() -> None:
+    """End this process when the primary is gone, even after a ``kill -9`` that gave it no chance to stop us."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(1.0)
+
+    if os.getppid() != parent:  # gone before the signal was armed
+        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=watch, name="recimpact-parent-watch", daemon=True).start()
+
+
+def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
+    """The primary: hold the port, run the runtime and the ingest writer, keep the workers; until SIGINT/SIGTERM."""
+    from recimpact.runtime import Runtime
+    from recimpact.services.ingest_channel import IngestServer
+    from recimpact.wire.server import bind, tune_gc, url_of
+
+    if settings.port != 0:
+        # SO_REUSEPORT would also let the workers share a port another server holds: make sure it is free.
+        bind(settings.host, settings.port).close()
+    holder = bind(settings.host, settings.port, reuse_port=True, listen=False)
+    url = url_of(holder)
+    settings = dataclasses.replace(
+        settings,
+        port=holder.getsockname()[1],
+        session_secret=settings.session_secret or secrets.token_bytes(32),
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    runtime = Runtime(settings, primary=True)
+    ingest = IngestServer(runtime.context)
+    pool = WorkerPool(settings, settings.workers, ingest.attach)
+    tune_gc()
+    try:
+        pool.start()
+        on_ready(url)
+        while not stop.wait(1.0):
+            pass
+    finally:
+        pool.close()  # first: the workers finish their requests, the primary still committing theirs
+        runtime.close()
+        holder.close()
+
+
+def main() -> None:
+    """A worker process: ``python -m recimpact.wire.workers``, its boot message on stdin."""
+    from recimpact.wire.server import run_worker
+
+    _die_with_parent()
+    boot = json.loads(sys.stdin.readline())
+    settings = Settings.from_json(boot["settings"])
+    ingest = socket.socket(fileno=boot["ingest_fd"])
+
+    def ready() -> None:
+        print(READY, flush=True)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else goes to the primary's pipe
+
+    run_worker(settings, ingest, ready)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,6 @@ shutdown."""
 from __future__ import annotations
 
 import functools
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from recimpact.engine.base import Engine, create_engine
 from recimpact.jobs import JobRunner, RunElsewhere
 from recimpact.services.context import JobQueue, RequestContext
 from recimpact.services.import_execution import JobEnvironment, JobProgress, fail_job, run_import_job
-from recimpact.services.ingest_channel import IngestChannel
 from recimpact.services.progress_board import HasSnapshot, ProgressReader, ProgressWriter
 from recimpact.services.training_execution import run_training
 from recimpact.settings import Settings
@@ -29,7 +27,7 @@ class Runtime:
     checkpoints); the other processes of a ``--workers`` server only answer requests, over the same data directory,
     and leave what they start (a job, a training run) for the primary to find in the catalog."""
 
-    def __init__(self, settings: Settings, primary: bool = True, ingest: socket.socket | None = None) -> None:
+    def __init__(self, settings: Settings, primary: bool = True) -> None:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,8 +42,6 @@ class Runtime:
         self._progress_writer: ProgressWriter | None = None
         self.jobs: JobQueue
         self.training: JobQueue
-        # A worker's PutEvents go to the primary over this socket (``ingest_channel``).
-        self.ingest = IngestChannel(ingest) if ingest is not None else None
         if not primary:
             self.progress = ProgressReader(self.data_dir)
             self.jobs = self.training = RunElsewhere()
@@ -103,7 +99,6 @@ class Runtime:
             settings=self.settings,
             jobs=self.jobs,
             training=self.training,
-            ingest=self.ingest,
             shared=self.shared,
         )
 

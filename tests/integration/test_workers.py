@@ -1,4 +1,4 @@
-"""``recimpact serve --workers 2``: two worker processes answer on one port, the primary commits their PutEvents and
+"""``recimpact serve --workers 2``: two worker processes answer on one port and take turns committing, the primary
 runs the background work. Everything a single process guarantees must hold across them: counts exact and once,
 catalog changes seen by every process, jobs started through any of them run, the 100-source limit, sessions,
 kill -9 of the primary (nothing acknowledged lost, no worker left behind) and of a worker (replaced)."""

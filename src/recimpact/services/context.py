@@ -13,12 +13,6 @@ from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore
 
 
-class EventsCommitter(Protocol):
-    """Where a worker process sends prepared PutEvents calls to be committed (``ingest_channel``)."""
-
-    async def commit(self, target: Any, prepared: Any) -> None: ...
-
-
 class JobQueue(Protocol):
     """Background work (import jobs, training) handed off by a request and run by one of the server's runners."""
 
@@ -33,8 +27,6 @@ class RequestContext:
     settings: Settings = field(default_factory=Settings)
     jobs: JobQueue | None = None  # import jobs
     training: JobQueue | None = None  # recommenders and solution versions to train
-    # Set in the worker processes of a ``--workers`` server: PutEvents are committed by the primary.
-    ingest: EventsCommitter | None = None
     # Per-server memo for derived configuration (services key their entries by catalog generation).
     shared: dict[str, Any] = field(default_factory=dict)
     clock: Callable[[], float] = field(default=time.time)  # epoch seconds; tests may pin it

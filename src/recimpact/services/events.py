@@ -42,10 +42,7 @@ async def put_events(ctx: RequestContext, params: Params) -> None:
         for index, event in enumerate(params["eventList"])
     ]
     prepared = prepare_events(ctx.events, target, events, ctx.clock())
-    if ctx.ingest is not None:
-        await ctx.ingest.commit(target, prepared)
-    else:
-        await ctx.events.submit_async(lambda tx: record_events(tx, target, prepared))
+    await ctx.events.submit_async(lambda tx: record_events(tx, target, prepared))
 
 
 @dataclass(frozen=True)

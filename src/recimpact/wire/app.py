@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -99,13 +98,12 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok", "version": __version__})
 
 
-def create_app(settings: Settings, primary: bool = True, ingest: socket.socket | None = None) -> ASGIApp:
-    """The whole server; ``primary`` False, and the socket to the primary's ``ingest``, for the worker processes of
-    a ``--workers`` server (``Runtime``)."""
+def create_app(settings: Settings, primary: bool = True) -> ASGIApp:
+    """The whole server; ``primary`` False for the worker processes of a ``--workers`` server (``Runtime``)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = Runtime(settings, primary=primary, ingest=ingest)
+        runtime = Runtime(settings, primary=primary)
         app.state.runtime = runtime
         try:
             yield

@@ -60,11 +60,9 @@ class _Server(uvicorn.Server):
             self._on_ready()
 
 
-def _config(
-    settings: Settings, log_level: str, primary: bool = True, ingest: socket.socket | None = None
-) -> Any:
+def _config(settings: Settings, log_level: str, primary: bool = True) -> Any:
     return uvicorn.Config(
-        create_app(settings, primary=primary, ingest=ingest),
+        create_app(settings, primary=primary),
         log_level=log_level,
         access_log=False,
         http=GuardedHttpToolsProtocol,  # bounds on slow and oversized request heads (wire/limits.py)
@@ -88,10 +86,10 @@ def serve(settings: Settings, on_ready: Callable[[str], None], log_level: str = 
     server.run(sockets=[sock])
 
 
-def run_worker(settings: Settings, ingest: socket.socket, on_ready: Callable[[], None]) -> None:
+def run_worker(settings: Settings, on_ready: Callable[[], None]) -> None:
     """A worker process of a ``--workers`` server, on a listening socket of its own beside the others'."""
     sock = bind(settings.host, settings.port, reuse_port=True)
-    server = _Server(_config(settings, "warning", primary=False, ingest=ingest), on_ready)
+    server = _Server(_config(settings, "warning", primary=False), on_ready)
     tune_gc()
     server.run(sockets=[sock])
 

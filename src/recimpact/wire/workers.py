@@ -3,16 +3,19 @@
 One Python process parses, validates and commits on about one core (the GIL), so a multi-core machine needs more
 processes. ``--workers N`` runs N worker processes that answer requests and one primary that answers none:
 
-- The primary holds the port (bound, not listening), owns what must happen once (import jobs, training, CloudWatch
-  publishing, WAL checkpoints: ``Runtime``), and commits every worker's PutEvents calls with a writer that has the
-  GIL to itself (``services/ingest_channel.py``).
+- The primary holds the port (bound, not listening) and owns what must happen once: import jobs, training,
+  CloudWatch publishing, WAL checkpoints (``Runtime``).
 - Each worker binds the same port (``SO_REUSEPORT``), so the kernel spreads new connections evenly over them (with
   one shared listening socket, whichever process happens to be accepting takes a whole burst of connections). It
-  answers every kind of request over the shared data directory; what it starts (a job, a training run) the
-  primary finds in the catalog.
+  answers every kind of request over the shared data directory and commits its own writes; the event stores of
+  the workers take turns (``EventStore``), and what a worker starts (a job, a training run) the primary finds in
+  the catalog.
 
-A worker receives its settings on stdin (the session secret included, never on the command line) and the
-primary's end of a socket pair, answers ``ready`` on stdout once it accepts connections, and ends with the primary:
+Measured on two cores, a primary that committed every worker's PutEvents (sent over a socket pair) ingested less
+than workers taking turns: unpickling the calls cost it more than the turns cost the workers.
+
+A worker receives its settings on stdin (the session secret included, never on the command line), answers
+``ready`` on stdout once it accepts connections, and ends with the primary:
 on its SIGTERM at shutdown, or by itself when the primary has gone (Linux's parent-death signal, and a watchdog
 elsewhere). The primary restarts a worker that dies.
 """
@@ -22,13 +25,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import json
 import logging
 import os
 import secrets
 import select
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,13 +47,11 @@ _RESTART_DELAY = 1.0
 
 
 class WorkerPool:
-    """The primary's workers: started, kept alive, stopped. ``attach`` receives the primary's end of each
-    worker's socket pair."""
+    """The primary's workers: started, kept alive, stopped."""
 
-    def __init__(self, settings: Settings, count: int, attach: Callable[[socket.socket], None]) -> None:
+    def __init__(self, settings: Settings, count: int) -> None:
         self._settings = settings  # with the port the primary holds
         self._count = count
-        self._attach = attach
         self._procs: list[subprocess.Popen[bytes]] = []
         self._closing = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="recimpact-workers", daemon=True)
@@ -70,19 +69,12 @@ class WorkerPool:
         self._supervisor.start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        ours, theirs = socket.socketpair()
-        with theirs:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "recimpact.wire.workers"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                pass_fds=(theirs.fileno(),),
-            )
-            boot = {"settings": self._settings.to_json(), "ingest_fd": theirs.fileno()}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recimpact.wire.workers"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps(boot).encode() + b"\n")
+        proc.stdin.write(self._settings.to_json().encode() + b"\n")
         proc.stdin.close()
-        self._attach(ours)
         return proc
 
     def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
@@ -165,9 +157,8 @@ def _die_with_parent() -> None:
 
 
 def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """The primary: hold the port, run the runtime and the ingest writer, keep the workers; until SIGINT/SIGTERM."""
+    """The primary: hold the port, run the runtime, keep the workers; until SIGINT/SIGTERM."""
     from recimpact.runtime import Runtime
-    from recimpact.services.ingest_channel import IngestServer
     from recimpact.wire.server import bind, tune_gc, url_of
 
     if settings.port != 0:
@@ -184,8 +175,7 @@ def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     runtime = Runtime(settings, primary=True)
-    ingest = IngestServer(runtime.context)
-    pool = WorkerPool(settings, settings.workers, ingest.attach)
+    pool = WorkerPool(settings, settings.workers)
     tune_gc()
     try:
         pool.start()
@@ -193,25 +183,23 @@ def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
         while not stop.wait(1.0):
             pass
     finally:
-        pool.close()  # first: the workers finish their requests, the primary still committing theirs
+        pool.close()  # first: the workers finish their requests
         runtime.close()
         holder.close()
 
 
 def main() -> None:
-    """A worker process: ``python -m recimpact.wire.workers``, its boot message on stdin."""
+    """A worker process: ``python -m recimpact.wire.workers``, its settings on stdin."""
     from recimpact.wire.server import run_worker
 
     _die_with_parent()
-    boot = json.loads(sys.stdin.readline())
-    settings = Settings.from_json(boot["settings"])
-    ingest = socket.socket(fileno=boot["ingest_fd"])
+    settings = Settings.from_json(sys.stdin.readline())
 
     def ready() -> None:
         print(READY, flush=True)
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # nothing else goes to the primary's pipe
 
-    run_worker(settings, ingest, ready)
+    run_worker(settings, ready)
 
 
 if __name__ == "__main__":

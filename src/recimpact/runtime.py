@@ -31,7 +31,7 @@ class Runtime:
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3")
+        self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3", shared=settings.workers > 1)
         self.events = EventStore(self.data_dir / "events.sqlite3", checkpoints=primary)
         self.shared: dict[str, Any] = {}
         self._job_progress: dict[

@@ -293,6 +293,28 @@ def test_generation_grows_with_committed_writes_only(catalog: SqliteCatalog) -> 
     assert catalog.generation == start + 2  # nothing committed, caches stay valid
 
 
+def test_a_shared_catalog_sees_another_process_writes(tmp_path: Path) -> None:
+    """Two catalogs on one file (as two processes of a --workers server have): a write through one moves the
+    other's generation, so its caches are rebuilt; an unshared catalog trusts its own writes only."""
+    path = tmp_path / "catalog.sqlite3"
+    mine, theirs = SqliteCatalog(path, shared=True), SqliteCatalog(path, shared=True)
+    alone = SqliteCatalog(path)
+    try:
+        before, before_alone = mine.generation, alone.generation
+        assert mine.generation == before  # reading moves nothing
+        with theirs.transaction() as tx:
+            tx.put(group("g"))
+        assert mine.generation > before
+        assert alone.generation == before_alone
+        seen = mine.generation
+        with mine.transaction() as tx:
+            assert tx.get(DatasetGroup, group("g").arn) == group("g")
+            assert mine.generation == seen  # inside a transaction, too (the lock is reentrant)
+    finally:
+        for catalog in (mine, theirs, alone):
+            catalog.close()
+
+
 def test_a_transaction_that_raises_writes_nothing(catalog: SqliteCatalog) -> None:
     kept = group("kept")
     with catalog.transaction() as tx:

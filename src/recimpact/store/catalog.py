@@ -145,7 +145,8 @@ class SqliteCatalog:
     """The catalog in ``<data dir>/catalog.sqlite3``. One connection, one writer at a time: control-plane calls
     are rare and short, so serializing them costs nothing and makes every rule check race-free."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, shared: bool = False) -> None:
+        self._shared = shared  # other processes (a --workers server's) write the file too
         self._lock = threading.RLock()  # reentrant: ``generation`` may be read inside a transaction
         self._generation = 0
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -163,6 +164,8 @@ class SqliteCatalog:
         """Moves whenever the catalog changed: by this process (its own counter) or by another process of the
         same server sharing the file (SQLite's data_version, which moves on every commit of another connection).
         Caches of derived configuration key their entries by it."""
+        if not self._shared:
+            return self._generation
         with self._lock:
             (data_version,) = self._conn.execute("PRAGMA data_version").fetchone()
         return self._generation + int(data_version)

@@ -1,0 +1,140 @@
+"""The event store's writer: events appended with the commit (duplicates found whichever way they come), units
+kept or undone on their own, and two stores on one file (two processes of a --workers server) taking turns and
+seeing each other's commits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recimpact.domain.events import Interaction
+from recimpact.store.events import EventStore, IngestTx, SeriesKey, event_row
+
+GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/g"
+
+
+def interaction(n: int, event_id: str | None = None) -> Interaction:
+    return Interaction(
+        event_type="View",
+        sent_at=1_700_000_000.0 + n,
+        session_id="s",
+        user_id="u",
+        event_id=event_id if event_id is not None else f"e{n}",
+        item_id=f"i{n}",
+    )
+
+
+def rows(*ns: int) -> list[Any]:
+    return [event_row(interaction(n), "src", 1_700_000_100.0) for n in ns]
+
+
+def key(source: str = "src") -> SeriesKey:
+    return SeriesKey("series", "VIEWS", "VIEW", "samplecount", source, 1_700_000_000)
+
+
+def append(store: EventStore, unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
+    """A unit that appends ``unit_rows`` and counts each new one in the series."""
+
+    def work(tx: IngestTx) -> None:
+        def then(tx: IngestTx, new: list[bool]) -> None:
+            if seen is not None:
+                seen.append(new)
+            for is_new in new:
+                if is_new:
+                    tx.add_to_series(key(), 1.0)
+
+        tx.append_events(GROUP, unit_rows, then)
+
+    return store.submit(work)
+
+
+def counted(store: EventStore) -> float:
+    return sum(p.value for p in store.series("series"))
+
+
+def stored(store: EventStore) -> int:
+    return int(store.read("SELECT COUNT(*) FROM events")[0][0])
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    opened = EventStore(tmp_path / "events.sqlite3")
+    yield opened
+    opened.close()
+
+
+def test_new_events_and_duplicates_by_id_or_content(store: EventStore) -> None:
+    first: list[list[bool]] = []
+    append(store, rows(1, 2, 3), first).result()
+    assert first == [[True, True, True]]
+    again: list[list[bool]] = []
+    retried_id = [event_row(interaction(9, event_id="e2"), "src", 1.0)]  # same eventId, other content
+    same_content = [event_row(interaction(3, event_id="other"), "src", 1_700_000_100.0)]  # other eventId
+    append(store, [*rows(4), *retried_id, *same_content, *rows(4)], again).result()
+    assert again == [[True, False, False, False]]  # the second copy of 4, in the same call, too
+    assert stored(store) == 4
+    assert counted(store) == 4.0
+
+
+def test_duplicates_across_units_of_one_commit(store: EventStore) -> None:
+    """Units queued together commit together; the later copy of an event is the duplicate."""
+    seen: list[list[bool]] = []
+    futures = [append(store, rows(1, 2), seen), append(store, rows(2, 3), seen), append(store, rows(1), seen)]
+    for future in futures:
+        future.result()
+    assert sorted(map(tuple, seen)) == sorted([(True, True), (False, True), (False,)])
+    assert stored(store) == 3
+    assert counted(store) == 3.0
+
+
+def test_a_failing_unit_is_undone_alone(store: EventStore) -> None:
+    def fails(tx: IngestTx) -> None:
+        tx.add_sources(GROUP, ["doomed"], 1.0)  # a statement: the unit's savepoint is opened
+        tx.append_events(GROUP, rows(7), lambda tx, new: None)
+        tx.add_to_series(key("doomed"), 5.0)
+        raise ValueError("rejected")
+
+    ok_before = append(store, rows(1))
+    failed = store.submit(fails)
+    ok_after = append(store, rows(2))
+    ok_before.result()
+    ok_after.result()
+    with pytest.raises(ValueError, match="rejected"):
+        failed.result()
+    assert stored(store) == 2
+    assert counted(store) == 2.0
+    assert store.sources_of(GROUP) == set()
+
+
+def test_two_stores_on_one_file_take_turns_and_see_each_others_sources(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    one, two = EventStore(path), EventStore(path, checkpoints=False)
+    try:
+        known: list[set[str]] = []
+
+        def add(source: str) -> Any:
+            def work(tx: IngestTx) -> None:
+                known.append(set(tx.known_sources(GROUP)))
+                tx.add_sources(GROUP, [source], 1.0)
+
+            return work
+
+        one.submit(add("a")).result()
+        two.submit(add("b")).result()  # two remembers nothing of a yet: it must read it
+        one.submit(add("c")).result()  # one remembers {a}: it must notice b
+        assert known == [set(), {"a"}, {"a", "b"}]
+        futures = [store.submit(add(f"s{n}")) for n in range(40) for store in (one, two)]
+        for future in futures:
+            future.result()
+        futures = [append(store, rows(n)) for n in range(30) for store in (one, two)]
+        for future in futures:
+            future.result()
+        assert stored(one) == stored(two) == 30  # each event once, whichever store took it first
+        assert counted(one) == 30.0
+        assert len(one.sources_of(GROUP)) == 43  # a, b, c and s0..s39, each once
+    finally:
+        one.close()
+        two.close()

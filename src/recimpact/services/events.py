@@ -122,7 +122,10 @@ def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) 
             for key, value in adds or ():
                 tx.add_to_series(key, value)
 
-    tx.append_events(group, prepared.rows, appended)
+    items = {
+        e.item_id for e, adds in zip(prepared.events, prepared.contributions, strict=True) if adds is None
+    }
+    tx.append_events(group, prepared.rows, appended, items=[i for i in items if i])
     tx.add_sources(group, added, prepared.received_at)
 
 

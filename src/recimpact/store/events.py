@@ -194,34 +194,51 @@ _UPSERT_BACKFILL = (
 )
 
 
-def insert_rows(conn: sqlite3.Connection, statement: str, width: int, rows: Sequence[Sequence[Any]]) -> int:
-    """``statement`` (an INSERT with ``VALUES {values}``, and maybe an upsert clause) for all ``rows``, many rows
-    per statement; returns the rows inserted or updated. Each statement is one call into SQLite, and SQLite lets
-    other threads run during every call: a statement per row would hand the GIL back and forth once per row."""
+def insert_rows(
+    conn: sqlite3.Connection,
+    statement: str,
+    width: int,
+    rows: Sequence[Sequence[Any]],
+    pad: Callable[[Sequence[Any]], Sequence[Any]],
+) -> int:
+    """``statement`` (an INSERT with ``VALUES {values}``, and maybe an upsert clause) for all ``rows``, up to 256
+    rows per statement; returns the rows inserted or updated, pads excepted.
+
+    Why: SQLite lets other threads run during every call into it, and getting the GIL back afterwards can take a
+    whole switch interval when the event loop is busy; a statement per row would pay that once per row. The last
+    statement is filled up to a power of two with ``pad(last row)`` (a row that changes nothing: a duplicate that
+    INSERT OR IGNORE skips, a zero that an upsert adds), so that a handful of cached statements fit any commit."""
+    most = _rows_per_statement(conn, width)
     done = 0
-    start = 0
-    while start < len(rows):
-        size = (
-            _ROWS_PER_INSERT
-            if len(rows) - start >= _ROWS_PER_INSERT
-            else 1 << (len(rows) - start).bit_length() - 1
-        )
-        chunk = rows[start : start + size]
+    for start in range(0, len(rows), most):
+        chunk = list(rows[start : start + most])
+        size = 1 << (len(chunk) - 1).bit_length()
+        chunk += [pad(chunk[-1])] * (size - len(chunk))
         sql = _MULTI_ROW.get((statement, size))
         if sql is None:
             values = ", ".join(["(" + ", ".join("?" * width) + ")"] * size)
             sql = _MULTI_ROW[(statement, size)] = statement.format(values=values)
         done += conn.execute(sql, [value for row in chunk for value in row]).rowcount
-        start += size
     return done
 
 
-# Rows per statement: a power of two (so a commit needs few distinct, cached statements), and within SQLite's oldest
-# limit of 999 parameters.
-_ROWS_PER_INSERT = 64
+def _rows_per_statement(conn: sqlite3.Connection, width: int) -> int:
+    """256, or the largest power of two whose parameters this SQLite accepts in one statement (999 before 3.32)."""
+    limit = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width
+    return min(256, 1 << (limit.bit_length() - 1))
+
+
 _MULTI_ROW: dict[tuple[str, int], str] = {}
 
 AppendCallback = Callable[["IngestTx", list[bool]], None]
+
+
+@dataclass(frozen=True)
+class _Append:
+    group: str
+    rows: Sequence[EventRow]
+    then: AppendCallback
+    items: tuple[str, ...]
 
 
 class IngestTx:
@@ -239,12 +256,12 @@ class IngestTx:
         self._sources: dict[str, set[str]] = {}
         self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._series: dict[SeriesKey, float] = {}  # this commit's contributions of finished units
-        self._appends: list[tuple[str, Sequence[EventRow], AppendCallback]] = []  # ... and their events
+        self._appends: list[_Append] = []  # ... and their events
         self._in_unit = False
         self._savepoint = False
         self._unit_series: dict[SeriesKey, float] = {}
         self._unit_sources: list[tuple[str, str]] = []
-        self._unit_appends: list[tuple[str, Sequence[EventRow], AppendCallback]] = []
+        self._unit_appends: list[_Append] = []
 
     @property
     def _sql(self) -> sqlite3.Connection:
@@ -291,10 +308,8 @@ class IngestTx:
                 self._conn,
                 _UPSERT_SERIES,
                 7,
-                [
-                    (k.series_id, k.metric_name, k.event_type, k.function, k.source, k.window_start, v)
-                    for k, v in self._series.items()
-                ],
+                [(*key, value) for key, value in self._series.items()],
+                lambda row: (*row[:6], 0.0),
             )
         self._series = {}
         self._items.clear()
@@ -304,23 +319,26 @@ class IngestTx:
         inserted says so); otherwise again row by row, to learn which ones were. Then each unit's callback."""
         appends, self._appends = self._appends, []
         conn = self._conn
-        group_ids = [self.group_id(group) for group, _, _ in appends]
-        rows = [
-            (g, *row) for g, (_, unit_rows, _) in zip(group_ids, appends, strict=True) for row in unit_rows
-        ]
+        group_ids = [self.group_id(append.group) for append in appends]
+        rows = [(g, *row) for g, append in zip(group_ids, appends, strict=True) for row in append.rows]
         conn.execute("SAVEPOINT events")
-        if insert_rows(conn, _INSERT_EVENTS, 15, rows) == len(rows):
+        if insert_rows(conn, _INSERT_EVENTS, 15, rows, lambda row: row) == len(rows):
             conn.execute("RELEASE events")
-            appended = [[True] * len(unit_rows) for _, unit_rows, _ in appends]
+            appended = [[True] * len(append.rows) for append in appends]
         else:
             conn.execute("ROLLBACK TO events")
             conn.execute("RELEASE events")
             appended = [
-                [conn.execute(_INSERT_EVENT, (g, *row)).rowcount == 1 for row in unit_rows]
-                for g, (_, unit_rows, _) in zip(group_ids, appends, strict=True)
+                [conn.execute(_INSERT_EVENT, (g, *row)).rowcount == 1 for row in append.rows]
+                for g, append in zip(group_ids, appends, strict=True)
             ]
-        for (_, _, then), new in zip(appends, appended, strict=True):
-            then(self, new)
+        wanted: dict[str, set[str]] = {}
+        for append in appends:
+            wanted.setdefault(append.group, set()).update(append.items)
+        for group, items in wanted.items():
+            self._load_items(group, items)
+        for append, new in zip(appends, appended, strict=True):
+            append.then(self, new)
 
     def forget(self) -> None:
         """After a failed commit: nothing in memory may claim what the database does not hold."""
@@ -332,11 +350,14 @@ class IngestTx:
 
     # -- what units do --
 
-    def append_events(self, dataset_group: str, rows: Sequence[EventRow], then: AppendCallback) -> None:
+    def append_events(
+        self, dataset_group: str, rows: Sequence[EventRow], then: AppendCallback, items: Iterable[str] = ()
+    ) -> None:
         """Append events (``event_row``s) with the commit, except duplicates (same eventId, or the same content).
         ``then`` receives, for each row, whether it was appended, still inside the transaction: what it adds to the
-        series or writes is committed with the events."""
-        self._unit_appends.append((dataset_group, rows, then))
+        series or writes is committed with the events. ``items`` it will look up (``item``) are read beforehand,
+        all of the commit's in one statement."""
+        self._unit_appends.append(_Append(dataset_group, rows, then, tuple(items)))
 
     def group_id(self, dataset_group: str) -> int:
         found = self._group_ids.get(dataset_group)
@@ -390,6 +411,21 @@ class IngestTx:
         if added:
             self._sql.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", added)
             self._unit_sources += [(dataset_group, s) for _, s, _ in added]
+
+    def _load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
+        missing = [i for i in item_ids if (dataset_group, i) not in self._items]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found = dict(
+                self._sql.execute(
+                    f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
+                    [dataset_group, *chunk],
+                ).fetchall()
+            )
+            for item_id in chunk:
+                properties = found.get(item_id)
+                self._items[(dataset_group, item_id)] = json.loads(properties) if properties else None
 
     def item(self, dataset_group: str, item_id: str) -> dict[str, Any] | None:
         """An item's columns as they are now (this commit's upserts included), read once per commit."""

@@ -66,20 +66,25 @@ BAD_KINDS = ("malformed", "wrong-type", "unknown-tracker", "oversized", "unknown
 
 
 def rss_bytes(pid: int) -> int | None:
-    """Resident set size of a process, from /proc (Linux)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    """Resident set size of a server: the process and its children (``--workers``), from /proc (Linux)."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in lines if ":" in line)
+        if status.parent.name == str(pid) or fields.get("PPid", "").strip() == str(pid):
+            total += int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+    return total or None
 
 
 @contextlib.contextmanager
-def server(data_dir: Path, credentials: Path | None) -> Iterator[tuple[subprocess.Popen[str], str]]:
+def server(
+    data_dir: Path, credentials: Path | None, workers: int = 1
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
     args = [sys.executable, "-m", "recimpact", "serve", "--host", "127.0.0.1", "--port", "0"]
-    args += ["--data-dir", str(data_dir)]
+    args += ["--data-dir", str(data_dir), "--workers", str(workers)]
     if credentials is not None:
         args += ["--credentials", str(credentials)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -320,6 +325,7 @@ def main() -> None:
     )
     parser.add_argument("--memory-interval", type=float, default=2.0, help="seconds between RSS samples")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="recimpact serve --workers (default 1)")
     args = parser.parse_args()
     if args.duration <= 0 or args.rate <= 0 or args.connections <= 0 or not 0 <= args.bad < 1:
         parser.error("--duration, --rate and --connections must be positive, --bad in [0, 1)")
@@ -335,7 +341,7 @@ def main() -> None:
             credentials = Path(tmp) / "credentials.csv"
             credentials.write_text("access_key_id,secret_access_key,account_id\n" + ",".join(KEY) + "\n")
         print(f"load average before: {os.getloadavg()[0]:.2f}")
-        with server(Path(tmp) / "data", credentials) as (proc, url):
+        with server(Path(tmp) / "data", credentials, args.workers) as (proc, url):
             tracking_id, attribution = set_up(url)
             host, port = url.removeprefix("http://").rsplit(":", 1)
             print(

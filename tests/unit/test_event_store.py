@@ -4,6 +4,9 @@ seeing each other's commits."""
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,3 +141,42 @@ def test_two_stores_on_one_file_take_turns_and_see_each_others_sources(tmp_path:
     finally:
         one.close()
         two.close()
+
+
+def test_the_wal_starts_over_under_steady_ingest(tmp_path: Path) -> None:
+    """Commits that never pause would let the WAL grow without end (SQLite rewinds it only when a writer finds it
+    all copied back); the checkpointer takes a write turn once it is past the limit, so it keeps starting over."""
+    limit = 1 << 20
+    store = EventStore(tmp_path / "events.sqlite3", wal_limit=limit)
+    wal = tmp_path / "events.sqlite3-wal"
+    stop = threading.Event()
+    sent = [0]
+
+    def feed() -> None:  # keeps the writer's queue full: it never waits for work
+        pending: list[Any] = []
+        while not stop.is_set():
+            pending.append(append(store, rows(*range(sent[0], sent[0] + 10))))
+            sent[0] += 10
+            if len(pending) > 200:
+                pending.pop(0).result()
+        for future in pending:
+            future.result()
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        sizes = []
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            sizes.append(wal.stat().st_size)
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        feeder.join()
+    try:
+        rewinds = sum(1 for before, after in itertools.pairwise(sizes) if after < before)
+        assert stored(store) == sent[0]
+        assert rewinds >= 3, sizes
+        assert max(sizes) < 64 * limit, f"the WAL grew to {max(sizes):,} bytes"
+    finally:
+        store.close()

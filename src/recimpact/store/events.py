@@ -32,6 +32,7 @@ from recimpact.domain.expressions import MetricExpression
 T = TypeVar("T")
 
 _MAX_UNITS_PER_COMMIT = 512
+_WAL_REWIND_BYTES = 64 << 20
 _DDL = """
 CREATE TABLE IF NOT EXISTS dataset_groups (
     id  INTEGER PRIMARY KEY,
@@ -579,8 +580,11 @@ class EventStore:
     process committed since its own last commit forgets what it keeps in memory. Only one of them (``checkpoints``)
     checkpoints the WAL."""
 
-    def __init__(self, path: Path | str, checkpoints: bool = True) -> None:
+    def __init__(
+        self, path: Path | str, checkpoints: bool = True, wal_limit: int = _WAL_REWIND_BYTES
+    ) -> None:
         self._path = str(path)
+        self._wal_limit = wal_limit
         self._lock_file = open(self._path + ".lock", "a+b")  # noqa: SIM115  (held open for the store's life)
         self._data_version = -1
         self._writer = self._connect()
@@ -592,6 +596,7 @@ class EventStore:
         # Each unit runs in a savepoint; its statement journal (what undoes the unit) stays in memory instead of a
         # temporary file, which more than doubles what the writer commits per second.
         self._writer.execute("PRAGMA temp_store=MEMORY")
+        (self._page_size,) = self._writer.execute("PRAGMA page_size").fetchone()
         self._reader = self._connect()
         self._read_lock = threading.Lock()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -609,26 +614,39 @@ class EventStore:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA journal_size_limit={self._wal_limit}")  # what a rewound WAL is truncated to
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the dedupe indexes' hot pages stay in memory
         return conn
 
     @contextlib.contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """The write turn among the server's processes (released by the kernel if the process dies)."""
-        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)
+    def _write_lock(self, lock_file: Any = None) -> Iterator[None]:
+        """The write turn among the server's processes (released by the kernel if the process dies). A thread that
+        must exclude this process's writer too passes a ``lock_file`` of its own: ``flock`` belongs to an open file,
+        not to a thread."""
+        fd = (lock_file or self._lock_file).fileno()
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _checkpoint(self) -> None:
-        """Copy the WAL back into the database twice a second, without blocking the writer (PASSIVE), so the WAL
-        stays small and commits only ever append to it."""
+        """Copy the WAL back into the database twice a second without blocking the writers (PASSIVE).
+
+        Under steady ingest that alone never lets the WAL start over: SQLite rewinds it only when a writer finds
+        every frame copied, and by the time a checkpoint ends new frames have arrived, so the file grows by
+        gigabytes an hour. Once the WAL is past ``wal_limit`` bytes, the next checkpoint takes the write turn:
+        the background one has copied nearly everything, so this one copies only the pages changed since (a few
+        milliseconds), and the next commit starts the WAL over (and truncates it to that size)."""
         conn = self._connect()
         try:
-            while not self._stopped.wait(0.5):
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with open(self._path + ".lock", "a+b") as own_lock:
+                while not self._stopped.wait(0.5):
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames * self._page_size > self._wal_limit:
+                        with self._write_lock(own_lock):
+                            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
 

@@ -34,9 +34,8 @@ class Runtime:
         self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3", shared=settings.workers > 1)
         self.events = EventStore(self.data_dir / "events.sqlite3", checkpoints=primary)
         self.shared: dict[str, Any] = {}
-        self._job_progress: dict[
-            str, JobProgress
-        ] = {}  # import jobs run (or queued) since this server started
+        # Import jobs run (or queued) since this server started; other processes read them through the file.
+        self._job_progress: dict[str, JobProgress] = {}
         self.progress: Mapping[str, HasSnapshot] = self._job_progress
         self.publisher: CloudWatchPublisher | None = None
         self._progress_writer: ProgressWriter | None = None

@@ -73,7 +73,11 @@ class RetailGroup:
         ]
         work_dir.mkdir(parents=True, exist_ok=True)
         now = int(time.time())
-        self.history: list[Interaction] = list(site.sessions(sessions, now - 3 * 86400, now - 86400))
+        # Seeded apart from the clock (sessions() otherwise seeds by the window's start): the same history, hence
+        # the same trained models and the same live traffic, in every run.
+        self.history: list[Interaction] = list(
+            site.sessions(sessions, now - 3 * 86400, now - 86400, seed=site.seed)
+        )
         if self.history:
             site.write_items_csv(work_dir / "items.csv")
             write_interactions_csv(iter(self.history), work_dir / "interactions.csv")

@@ -55,9 +55,8 @@ class JobRunner:
         self._seen_generation = generation
         with self._catalog.transaction() as tx:
             records = [record for kind in self._kinds for record in tx.every(kind)]
-        for record in sorted(
-            records, key=lambda r: r.creation_date_time
-        ):  # oldest first, as they were created
+        # Oldest first, as they were created.
+        for record in sorted(records, key=lambda r: r.creation_date_time):
             if getattr(record, "status", None) in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
                 self.submit(record.arn)
 

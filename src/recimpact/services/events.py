@@ -122,9 +122,8 @@ def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) 
             for key, value in adds or ():
                 tx.add_to_series(key, value)
 
-    items = {
-        e.item_id for e, adds in zip(prepared.events, prepared.contributions, strict=True) if adds is None
-    }
+    # The items whose columns the callback will read (``prepare_events`` left their contributions to it).
+    items = {e.item_id for e, a in zip(prepared.events, prepared.contributions, strict=True) if a is None}
     tx.append_events(group, prepared.rows, appended, items=[i for i in items if i])
     tx.add_sources(group, added, prepared.received_at)
 

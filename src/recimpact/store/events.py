@@ -231,6 +231,24 @@ def _rows_per_statement(conn: sqlite3.Connection, width: int) -> int:
 
 _MULTI_ROW: dict[tuple[str, int], str] = {}
 
+
+def _items_in(
+    read: Callable[[str, Sequence[Any]], list[Any]], dataset_group: str, item_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The stored columns of the named items (those the group has), 500 ids per query; from the reader or from
+    inside the writer's transaction."""
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(item_ids), 500):
+        chunk = item_ids[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = read(
+            f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
+            [dataset_group, *chunk],
+        )
+        found.update((item, json.loads(properties)) for item, properties in rows)
+    return found
+
+
 AppendCallback = Callable[["IngestTx", list[bool]], None]
 
 
@@ -415,18 +433,9 @@ class IngestTx:
 
     def _load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
         missing = [i for i in item_ids if (dataset_group, i) not in self._items]
-        for start in range(0, len(missing), 500):
-            chunk = missing[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            found = dict(
-                self._sql.execute(
-                    f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
-                    [dataset_group, *chunk],
-                ).fetchall()
-            )
-            for item_id in chunk:
-                properties = found.get(item_id)
-                self._items[(dataset_group, item_id)] = json.loads(properties) if properties else None
+        found = _items_in(lambda sql, args: self._sql.execute(sql, args).fetchall(), dataset_group, missing)
+        for item_id in missing:
+            self._items[(dataset_group, item_id)] = found.get(item_id)
 
     def item(self, dataset_group: str, item_id: str) -> dict[str, Any] | None:
         """An item's columns as they are now (this commit's upserts included), read once per commit."""
@@ -768,10 +777,7 @@ class EventStore:
     def recommendation_source(self, recommendation_id: str) -> str | None:
         """The recommender or campaign that issued ``recommendation_id`` (committed: it is durable before the
         recommendation is answered)."""
-        rows = self.read(
-            "SELECT source FROM recommendations WHERE recommendation_id = ?", (recommendation_id,)
-        )
-        return str(rows[0][0]) if rows else None
+        return self.recommendation_sources([recommendation_id]).get(recommendation_id)
 
     def recommendation_sources(self, recommendation_ids: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -822,16 +828,7 @@ class EventStore:
 
     def items_by_id(self, dataset_group: str, item_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored columns of the named items (those the group has)."""
-        found: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(item_ids), 500):
-            chunk = item_ids[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = self.read(
-                f"SELECT item_id, properties FROM items WHERE dataset_group = ? AND item_id IN ({marks})",
-                [dataset_group, *chunk],
-            )
-            found.update((item, json.loads(properties)) for item, properties in rows)
-        return found
+        return _items_in(self.read, dataset_group, item_ids)
 
     def exposed_users(
         self, dataset_group: str, sources: Sequence[str], since: float, until: float

@@ -93,7 +93,7 @@ class WorkerPool:
         raise RuntimeError(f"a server worker process did not start (exit status {proc.returncode})")
 
     def _supervise(self) -> None:
-        """Restart a secondary that died (a crash, an OOM kill); never while the server is stopping."""
+        """Restart a worker that died (a crash, an OOM kill); never while the server is stopping."""
         while not self._closing.wait(0.5):
             for i, proc in enumerate(self._procs):
                 if proc.poll() is None or self._closing.is_set():
@@ -110,10 +110,6 @@ class WorkerPool:
                     log.exception("restarting a server worker failed; trying again")
                     continue
                 self._procs[i] = replacement
-
-    @property
-    def pids(self) -> list[int]:
-        return [proc.pid for proc in self._procs]
 
     def close(self) -> None:
         self._closing.set()

@@ -379,7 +379,7 @@ class BenchStore:
         return [
             Interaction(
                 event_type=event_kind(i),
-                sent_at=self.now - 60 * i,
+                sent_at=self.now + n // 500 * 0.2 - 60 * i,  # the clock moves, as in the load generator
                 session_id=f"s-{n}",
                 user_id=f"u-{n}",
                 event_id=f"{n}-{i}",

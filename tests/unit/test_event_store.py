@@ -82,6 +82,20 @@ def test_new_events_and_duplicates_by_id_or_content(store: EventStore) -> None:
     assert counted(store) == 4.0
 
 
+def test_the_same_event_is_new_in_each_group(store: EventStore) -> None:
+    """Duplicates are per dataset group; which rows of a commit were stored is worked out per group too."""
+    other = GROUP + "-other"
+    seen: dict[str, list[list[bool]]] = {GROUP: [], other: []}
+
+    def work(tx: IngestTx) -> None:
+        for group in (GROUP, other):
+            tx.append_events(group, [*rows(1, 2), *rows(1)], lambda tx, new, g=group: seen[g].append(new))
+
+    store.submit(work).result()
+    assert seen == {GROUP: [[True, True, False]], other: [[True, True, False]]}
+    assert stored(store) == 4
+
+
 def test_duplicates_across_units_of_one_commit(store: EventStore) -> None:
     """Units queued together commit together; the later copy of an event is the duplicate."""
     seen: list[list[bool]] = []
@@ -180,3 +194,29 @@ def test_the_wal_starts_over_under_steady_ingest(tmp_path: Path) -> None:
         assert max(sizes) < 64 * limit, f"the WAL grew to {max(sizes):,} bytes"
     finally:
         store.close()
+
+
+def test_item_values_are_remembered_across_commits_until_they_change(tmp_path: Path) -> None:
+    """The writer keeps items it read from one commit to the next; its own upsert and another store's commit on
+    the same file (another process) both make it read them again."""
+    path = tmp_path / "events.sqlite3"
+    one, two = EventStore(path), EventStore(path, checkpoints=False)
+
+    def upsert(margin: float) -> Any:
+        return lambda tx: tx.upsert_records("items", GROUP, [("i1", {"MARGIN": margin})], 1.0, "live")
+
+    def margin(tx: IngestTx) -> Any:
+        found = tx.item(GROUP, "i1")
+        return found and found["MARGIN"]
+
+    try:
+        one.submit(upsert(1.0)).result()
+        assert one.submit(margin).result() == 1.0
+        assert one.submit(margin).result() == 1.0  # remembered
+        one.submit(upsert(2.0)).result()
+        assert one.submit(margin).result() == 2.0  # its own upsert
+        two.submit(upsert(3.0)).result()
+        assert one.submit(margin).result() == 3.0  # another process's
+    finally:
+        one.close()
+        two.close()

@@ -6,13 +6,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import regex
 
 from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.schema import DatasetSchema
@@ -34,7 +34,8 @@ _EVENT_MEMBER_FIELDS = frozenset(
         "EVENT_ATTRIBUTION_SOURCE",
     }
 )
-_CAMEL_BOUNDARY = regex.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# ``re``, not ``regex``: ``regex`` lets go of the GIL while it matches, and request handlers should not.
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,),
     "long": (int,),
@@ -45,6 +46,7 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def schema_field_name(key: str) -> str:
     """``numberOfRatings`` → ``NUMBER_OF_RATINGS``; ``MARGIN`` and ``category_l1`` keep their words."""
     return str(_CAMEL_BOUNDARY.sub("_", key)).upper()

@@ -14,6 +14,7 @@ transactions per second, more with group commit); DuckDB manages a few hundred a
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import fcntl
@@ -32,6 +33,7 @@ from recimpact.domain.expressions import MetricExpression
 T = TypeVar("T")
 
 _MAX_UNITS_PER_COMMIT = 512
+_ITEMS_REMEMBERED = 50_000  # the writer's item cache: some 25 MB at most
 _WAL_REWIND_BYTES = 64 << 20
 _DDL = """
 CREATE TABLE IF NOT EXISTS dataset_groups (
@@ -157,7 +159,6 @@ _INSERT_EVENTS = (
     " user_id, session_id, item_id, event_value, recommendation_id, attribution_source, impression, properties)"
     " VALUES {values}"
 )
-_INSERT_EVENT = _INSERT_EVENTS.format(values="(" + ", ".join("?" * 15) + ")")
 
 
 def event_row(event: Interaction, source: str, received_at: float) -> EventRow:
@@ -232,6 +233,26 @@ def _rows_per_statement(conn: sqlite3.Connection, width: int) -> int:
 _MULTI_ROW: dict[tuple[str, int], str] = {}
 
 
+def _inserted_among(conn: sqlite3.Connection, rows: Sequence[EventRow], count: int) -> list[bool]:
+    """Which of ``rows`` (group id first) the INSERT OR IGNORE just inserted, given that it inserted ``count``: the
+    events with the ``count`` highest seqs, as SQLite numbers a new row one past the highest. Rows are inserted in
+    order, so of two equal rows the first is the one stored. Only asked when some row was a duplicate."""
+    stored = collections.Counter(
+        conn.execute(
+            "SELECT group_id, event_id, content_key FROM events ORDER BY seq DESC LIMIT ?", (count,)
+        ).fetchall()
+        if count
+        else ()
+    )
+    found = []
+    for row in rows:
+        key = row[:3]
+        found.append(stored[key] > 0)
+        if found[-1]:
+            stored[key] -= 1
+    return found
+
+
 def _items_in(
     read: Callable[[str, Sequence[Any]], list[Any]], dataset_group: str, item_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -273,6 +294,8 @@ class IngestTx:
         self._conn = conn
         self._group_ids: dict[str, int] = {}
         self._sources: dict[str, set[str]] = {}
+        # Items as stored, kept across commits: only this writer changes them (and drops them when it does), and
+        # another process's commit makes the writer forget them all.
         self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._series: dict[SeriesKey, float] = {}  # this commit's contributions of finished units
         self._appends: list[_Append] = []  # ... and their events
@@ -331,7 +354,6 @@ class IngestTx:
                 lambda row: (*row[:6], 0.0),
             )
         self._series = {}
-        self._items.clear()
 
     def _write_appends(self) -> None:
         """All the commit's events in a few statements when none is a duplicate (the usual case: the count of rows
@@ -340,17 +362,9 @@ class IngestTx:
         conn = self._conn
         group_ids = [self.group_id(append.group) for append in appends]
         rows = [(g, *row) for g, append in zip(group_ids, appends, strict=True) for row in append.rows]
-        conn.execute("SAVEPOINT events")
-        if insert_rows(conn, _INSERT_EVENTS, 15, rows, lambda row: row) == len(rows):
-            conn.execute("RELEASE events")
-            appended = [[True] * len(append.rows) for append in appends]
-        else:
-            conn.execute("ROLLBACK TO events")
-            conn.execute("RELEASE events")
-            appended = [
-                [conn.execute(_INSERT_EVENT, (g, *row)).rowcount == 1 for row in append.rows]
-                for g, append in zip(group_ids, appends, strict=True)
-            ]
+        inserted = insert_rows(conn, _INSERT_EVENTS, 15, rows, lambda row: row)
+        fresh = iter([True] * len(rows) if inserted == len(rows) else _inserted_among(conn, rows, inserted))
+        appended = [[next(fresh) for _ in append.rows] for append in appends]
         wanted: dict[str, set[str]] = {}
         for append in appends:
             wanted.setdefault(append.group, set()).update(append.items)
@@ -433,6 +447,8 @@ class IngestTx:
 
     def _load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
         missing = [i for i in item_ids if (dataset_group, i) not in self._items]
+        if len(self._items) + len(missing) > _ITEMS_REMEMBERED:
+            self._items.clear()
         found = _items_in(lambda sql, args: self._sql.execute(sql, args).fetchall(), dataset_group, missing)
         for item_id in missing:
             self._items[(dataset_group, item_id)] = found.get(item_id)
@@ -442,6 +458,8 @@ class IngestTx:
         key = (dataset_group, item_id)
         if key in self._items:
             return self._items[key]
+        if len(self._items) >= _ITEMS_REMEMBERED:
+            self._items.clear()
         row = self._sql.execute(
             "SELECT properties FROM items WHERE dataset_group = ? AND item_id = ?", key
         ).fetchone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import uuid
 from typing import Any
 
@@ -57,7 +58,13 @@ def serialize(shape: Any, value: Any) -> Any:
 
 
 def _headers(protocol: str) -> dict[str, str]:
-    return {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": CONTENT_TYPES[protocol]}
+    return {"x-amzn-RequestId": request_id(), "Content-Type": CONTENT_TYPES[protocol]}
+
+
+def request_id() -> str:
+    """A random version-4 UUID, from ``random`` rather than ``uuid.uuid4``: an id needs no secrecy, and
+    ``os.urandom`` lets go of the GIL, which the event loop then waits to get back from a busy writer thread."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def success_response(service: str, operation: Any, result: dict[str, Any] | None) -> Response:

@@ -85,9 +85,11 @@ def parse_properties(
     return values
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Interaction:
-    """One event of a PutEvents call (or one row of an interactions import), normalized."""
+    """One event of a PutEvents call (or one row of an interactions import), normalized. Not to be changed once
+    made (its content key is derived from it); not frozen, because a frozen dataclass's ``__init__`` costs several
+    times more, and ten of them are made for every PutEvents call on the event loop."""
 
     event_type: str
     sent_at: float  # epoch seconds, the event's TIMESTAMP
@@ -123,18 +125,14 @@ class Interaction:
             self.recommendation_id,
             self.attribution_source,
             self.impression,
-            tuple(sorted(self.properties.items())),
+            tuple(sorted(self.properties.items())) if self.properties else (),
         )
         # Identity of the event's content, all attributes but ``eventId``: AWS keeps one of two events that match
         # in every attribute, so a retried call whose client minted fresh event ids still counts once. ``repr``
         # keeps types apart (1, 1.0 and "1" differ).
-        key = hashlib.blake2b(repr(content).encode(), digest_size=16).digest()
-        object.__setattr__(self, "content_key", key)
-        object.__setattr__(
-            self, "impression_json", json.dumps(list(self.impression)) if self.impression else None
-        )
-        properties = json.dumps(self.properties, separators=(",", ":")) if self.properties else None
-        object.__setattr__(self, "properties_json", properties)
+        self.content_key = hashlib.blake2b(repr(content).encode(), digest_size=16).digest()
+        self.impression_json = json.dumps(list(self.impression)) if self.impression else None
+        self.properties_json = json.dumps(self.properties, separators=(",", ":")) if self.properties else None
 
 
 def parse_event(

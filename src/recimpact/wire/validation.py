@@ -271,12 +271,11 @@ def _build_fast(shape: Any) -> FastChecker:
             for name in required:
                 if value.get(name) is None:
                     raise _Invalid
-            result = {}
-            for name, item in value.items():
-                check = members.get(name)
-                if check is not None and item is not None:
-                    result[name] = check(item)
-            return result
+            return {
+                name: check(item)
+                for name, item in value.items()
+                if item is not None and (check := members.get(name)) is not None
+            }
 
         return structure
     if kind == "list":

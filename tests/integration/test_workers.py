@@ -100,8 +100,12 @@ def test_events_from_many_connections_count_once_and_every_worker_answers(worker
     for _, _, value, _, source, _ in tracked.rows():
         counted[source] = counted.get(source, 0) + value
     assert counted == by_source
-    # Both workers answered a share of the 16 connections (the kernel spreads them); both did real work.
-    assert all(cpu_seconds(pid) - cpu_before[pid] > 0.2 for pid in pids), "a worker answered nothing"
+    # Both workers answered a share of the 16 connections (the kernel spreads them): each did a real part of the
+    # work. A share, not a number of seconds: how much CPU 720 calls take depends on the machine.
+    used = {pid: cpu_seconds(pid) - cpu_before[pid] for pid in pids}
+    assert all(spent > 0.1 * sum(used.values()) for spent in used.values()), (
+        f"a worker answered little: {used}"
+    )
 
 
 def test_catalog_changes_reach_every_worker_at_once(workers: ServerProcess) -> None:

@@ -1,0 +1,201 @@
+"""The write turn (one writer at a time across threads and processes, released when its holder dies, a doorbell
+rung on release) and the group commit on an event loop that waits for it without blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import recimpact.store.events as events_module
+from recimpact.store.events import EventStore, IngestTx
+from recimpact.store.turns import WriteTurn
+from tests.unit.test_event_store import GROUP, counted, key, rows
+
+
+def rung(turn: WriteTurn) -> bool:
+    return bool(select.select([turn.doorbell], [], [], 0)[0])
+
+
+def test_one_holder_at_a_time_and_release_rings_the_others(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.sqlite3")
+    one, two = WriteTurn(path), WriteTurn(path)
+    try:
+        two.answer()
+        one.acquire()
+        assert not two.try_acquire()
+        assert not rung(two)
+        one.release()
+        assert rung(two)
+        two.answer()
+        assert not rung(two)
+        assert two.try_acquire()
+        assert not one.try_acquire()
+        two.release()
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_holder_killed_with_sigkill_leaves_the_turn_free(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.sqlite3")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from recimpact.store.turns import WriteTurn; t = WriteTurn(sys.argv[1]); "
+            "t.acquire(); print('held', flush=True); time.sleep(60)",
+            path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    turn = WriteTurn(path)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert not turn.try_acquire()
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        assert turn.try_acquire()
+        turn.release()
+    finally:
+        holder.kill()
+        turn.close()
+
+
+def appending(unit_rows: list[Any]) -> Any:
+    def work(tx: IngestTx) -> int:
+        def then(tx: IngestTx, new: list[bool]) -> None:
+            for is_new in new:
+                if is_new:
+                    tx.add_to_series(key(), 1.0)
+
+        tx.append_events(GROUP, unit_rows, then)
+        return len(unit_rows)
+
+    return work
+
+
+def test_a_loop_waiting_for_the_turn_is_woken_by_the_doorbell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry timer is set beyond the test's patience: only the doorbell can wake the loop in time. While it
+    waits, the loop keeps serving (its other callbacks run)."""
+    monkeypatch.setattr(events_module, "_TURN_RETRY", 120.0)
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    other = WriteTurn(str(path))
+    try:
+        other.acquire()
+
+        async def scenario() -> tuple[int, int, float]:
+            future = store.submit_async(appending(rows(1, 2)))
+            ticks = 0
+            while ticks < 20:  # the loop is free while the unit waits for the turn
+                await asyncio.sleep(0.005)
+                ticks += 1
+            assert not future.done()
+            released = time.monotonic()
+            threading.Thread(target=other.release).start()
+            result = await asyncio.wait_for(future, timeout=10)
+            return ticks, result, time.monotonic() - released
+
+        ticks, result, waited = asyncio.run(scenario())
+        assert (ticks, result) == (20, 2)
+        assert waited < 10
+        assert counted(store) == 2.0
+    finally:
+        other.close()
+        store.close()
+
+
+def test_units_of_one_loop_iteration_share_a_commit_and_each_keeps_its_own_outcome(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite3")
+    statements: list[str] = []
+    try:
+
+        def failing(tx: IngestTx) -> None:
+            tx.add_to_series(key("never"), 1.0)
+            raise ValueError("rejected")
+
+        async def scenario() -> list[Any]:
+            first = store.submit_async(appending(rows(1, 2)))
+            committer = store._committers[asyncio.get_running_loop()]
+            committer._writer.conn.set_trace_callback(statements.append)
+            futures = [
+                first,
+                store.submit_async(failing),
+                store.submit_async(appending(rows(2, 3))),
+            ]
+            return await asyncio.gather(*futures, return_exceptions=True)
+
+        outcomes = asyncio.run(scenario())
+        assert outcomes[0] == outcomes[2] == 2
+        assert isinstance(outcomes[1], ValueError)
+        assert counted(store) == 3.0  # 1, 2, 3: the second 2 was a duplicate
+        assert [p.key.source for p in store.series("series")] == ["src"]
+        assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT") == 1
+    finally:
+        store.close()
+
+
+def test_loops_and_the_writer_thread_of_two_stores_on_one_file_count_each_event_once(tmp_path: Path) -> None:
+    """Two processes of a --workers server, each with its loop and its writer thread, on the same file."""
+    path = tmp_path / "events.sqlite3"
+    one, two = EventStore(path), EventStore(path, checkpoints=False)
+    try:
+
+        def serve(store: EventStore, first: int) -> None:
+            async def calls() -> None:
+                await asyncio.gather(
+                    *(store.submit_async(appending(rows(n, n + 1))) for n in range(first, first + 200, 2))
+                )
+
+            asyncio.run(calls())
+
+        threads = [threading.Thread(target=serve, args=(store, 0)) for store in (one, two)]
+        for thread in threads:
+            thread.start()
+        for n in range(0, 200, 10):
+            (one if n % 20 else two).submit(appending(rows(n))).result()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert counted(one) == counted(two) == 200.0
+    finally:
+        one.close()
+        two.close()
+
+
+def test_closing_the_store_refuses_what_is_still_waiting_for_the_turn(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    other = WriteTurn(str(path))
+    try:
+        other.acquire()
+
+        async def scenario() -> BaseException | None:
+            future = store.submit_async(appending(rows(1)))
+            await asyncio.sleep(0.05)
+            store.close()
+            try:
+                await asyncio.wait_for(future, timeout=5)
+            except RuntimeError as error:
+                return error
+            return None
+
+        error = asyncio.run(scenario())
+        assert error is not None
+        assert "closed" in str(error)
+    finally:
+        other.release()
+        other.close()
+        store.close()

@@ -197,8 +197,9 @@ def test_the_wal_starts_over_under_steady_ingest(tmp_path: Path) -> None:
 
 
 def test_item_values_are_remembered_across_commits_until_they_change(tmp_path: Path) -> None:
-    """The writer keeps items it read from one commit to the next; its own upsert and another store's commit on
-    the same file (another process) both make it read them again."""
+    """The writer keeps items it read from one commit to the next; its own upsert and another store's upsert on
+    the same file (another process) both make it read them again, and another store's commit that changed no item
+    does not."""
     path = tmp_path / "events.sqlite3"
     one, two = EventStore(path), EventStore(path, checkpoints=False)
 
@@ -217,6 +218,15 @@ def test_item_values_are_remembered_across_commits_until_they_change(tmp_path: P
         assert one.submit(margin).result() == 2.0  # its own upsert
         two.submit(upsert(3.0)).result()
         assert one.submit(margin).result() == 3.0  # another process's
+        statements: list[str] = []
+        one._writer.conn.set_trace_callback(statements.append)
+        append(two, rows(1)).result()  # another process's commit, items untouched
+        two.submit(lambda tx: tx.add_sources(GROUP, ["new"], 1.0)).result()
+        assert one.submit(margin).result() == 3.0
+        assert not [s for s in statements if "FROM items" in s]
+        assert [s for s in statements if "FROM changes" in s]  # it did look
+        two.submit(upsert(4.0)).result()
+        assert one.submit(margin).result() == 4.0
     finally:
         one.close()
         two.close()

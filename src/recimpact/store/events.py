@@ -126,6 +126,12 @@ CREATE TABLE IF NOT EXISTS series (
     PRIMARY KEY (series_id, metric_name, event_type, function, source, window_start)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS series_unpublished ON series (series_id) WHERE value != published;
+-- A counter per kind of thing writers keep in memory ('items', 'sources'), moved by every change to it, so that a
+-- writer that finds another committed since its own last commit forgets only what changed.
+CREATE TABLE IF NOT EXISTS changes (
+    what       TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -248,6 +254,9 @@ def _inserted_among(conn: sqlite3.Connection, rows: Sequence[EventRow], count: i
     return found
 
 
+_CHANGED = "INSERT INTO changes VALUES (?, 1) ON CONFLICT DO UPDATE SET generation = generation + 1"
+
+
 def _items_in(
     read: Callable[[str, Sequence[Any]], list[Any]], dataset_group: str, item_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
@@ -287,8 +296,9 @@ class IngestTx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._group_ids: dict[str, int] = {}
+        self._group_ids: dict[str, int] = {}  # never change once assigned
         self._sources: dict[str, set[str]] = {}
+        self._generations: dict[str, int] = {}  # of what is remembered (the ``changes`` table)
         # Items as stored, kept across commits: only this writer changes them (and drops them when it does), and
         # another process's commit makes the writer forget them all.
         self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -369,6 +379,18 @@ class IngestTx:
         self._sources.clear()
         self._items.clear()
         self._group_ids.clear()
+        self._generations = {}
+
+    def catch_up(self) -> None:
+        """At the start of a commit, when another writer has committed since this one last did: forget the items
+        or sources if it changed them (group ids never change). One small read instead of reading them all again
+        on every turn, as several server processes take turns."""
+        seen = dict(self._conn.execute("SELECT what, generation FROM changes").fetchall())
+        if seen.get("items") != self._generations.get("items"):
+            self._items.clear()
+        if seen.get("sources") != self._generations.get("sources"):
+            self._sources.clear()
+        self._generations = seen
 
     # -- what units do --
 
@@ -432,6 +454,7 @@ class IngestTx:
         added = [(dataset_group, s, now) for s in sources]
         if added:
             self._sql.executemany("INSERT OR IGNORE INTO sources VALUES (?, ?, ?)", added)
+            self._sql.execute(_CHANGED, ("sources",))
             self._unit_sources += [(dataset_group, s) for _, s, _ in added]
 
     def _load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
@@ -468,6 +491,7 @@ class IngestTx:
             raise ValueError(table)
         if table == "items":
             self._items.clear()
+            self._sql.execute(_CHANGED, ("items",))
         self._sql.executemany(
             f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?)",
             (
@@ -480,7 +504,9 @@ class IngestTx:
         """A FULL import replaces all bulk data and keeps what came through PutItems / PutUsers."""
         if table not in ("items", "users"):
             raise ValueError(table)
-        self._items.clear()
+        if table == "items":
+            self._items.clear()
+            self._sql.execute(_CHANGED, ("items",))
         self._sql.execute(
             f"DELETE FROM {table} WHERE dataset_group = ? AND origin = 'bulk'", (dataset_group,)
         )
@@ -560,7 +586,7 @@ class _Writer:
             conn.execute("BEGIN IMMEDIATE")
             (data_version,) = conn.execute("PRAGMA data_version").fetchone()
             if data_version != self._data_version:  # another writer committed: memory may be stale
-                tx.forget()
+                tx.catch_up()
                 self._data_version = data_version
             outcomes = _run_units(tx, units)
             tx.flush()

@@ -113,8 +113,8 @@ class Interaction:
         return self.properties.get(column)
 
     def __post_init__(self) -> None:
-        # What storing the event needs, computed once where the event is parsed (the request's thread), so the
-        # single writer thread does not.
+        # What storing the event needs, computed once where the event is parsed, outside the commit, which holds
+        # the write turn every other writer waits for.
         content = (
             self.event_type,
             self.sent_at,

@@ -50,7 +50,7 @@ AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 ACCOUNT_KEY = "recimpact.account"
 
 # ``re``, not ``regex``: ``regex`` lets go of the GIL while it matches, and this runs on every request of the event
-# loop, which would then wait for a busy writer thread to give the GIL back.
+# loop, which would then wait for a busy thread (an import job, the checkpointer) to give the GIL back.
 _SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/[a-z0-9-]+/aws4_request")
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 _ACCOUNT_ID = re.compile(r"\d{12}")

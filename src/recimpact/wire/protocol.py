@@ -63,7 +63,7 @@ def _headers(protocol: str) -> dict[str, str]:
 
 def request_id() -> str:
     """A random version-4 UUID, from ``random`` rather than ``uuid.uuid4``: an id needs no secrecy, and
-    ``os.urandom`` lets go of the GIL, which the event loop then waits to get back from a busy writer thread."""
+    ``os.urandom`` lets go of the GIL, which the event loop then waits to get back from any busy thread."""
     return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 

@@ -52,8 +52,9 @@ def group_scope(group: DatasetGroup) -> Scope:
 def _cache(ctx: RequestContext) -> dict[str, IngestTarget]:
     """The memo, emptied whenever the catalog has changed since it was filled."""
     memo = ctx.shared.setdefault("ingest-targets", {"generation": -1, "targets": {}})
-    if memo["generation"] != ctx.catalog.generation:
-        memo["generation"] = ctx.catalog.generation
+    generation = ctx.catalog.generation  # a query when processes share the catalog: asked once
+    if memo["generation"] != generation:
+        memo["generation"] = generation
         memo["targets"] = {}
     targets: dict[str, IngestTarget] = memo["targets"]
     return targets

@@ -4,14 +4,16 @@ rung on release) and the group commit on an event loop that waits for it without
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import select
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,6 +21,15 @@ import recimpact.store.events as events_module
 from recimpact.store.events import EventStore, IngestTx
 from recimpact.store.turns import WriteTurn
 from tests.unit.test_event_store import GROUP, counted, key, rows
+
+T = TypeVar("T")
+
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on a thread of its own: the test's thread may have a loop running already (Playwright's
+    sync API keeps one in the main thread for the session)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario).result(timeout=120)
 
 
 def rung(turn: WriteTurn) -> bool:
@@ -109,7 +120,7 @@ def test_a_loop_waiting_for_the_turn_is_woken_by_the_doorbell(
             result = await asyncio.wait_for(future, timeout=10)
             return ticks, result, time.monotonic() - released
 
-        ticks, result, waited = asyncio.run(scenario())
+        ticks, result, waited = run(scenario())
         assert (ticks, result) == (20, 2)
         assert waited < 10
         assert counted(store) == 2.0
@@ -138,7 +149,7 @@ def test_units_of_one_loop_iteration_share_a_commit_and_each_keeps_its_own_outco
             ]
             return await asyncio.gather(*futures, return_exceptions=True)
 
-        outcomes = asyncio.run(scenario())
+        outcomes = run(scenario())
         assert outcomes[0] == outcomes[2] == 2
         assert isinstance(outcomes[1], ValueError)
         assert counted(store) == 3.0  # 1, 2, 3: the second 2 was a duplicate
@@ -192,7 +203,7 @@ def test_closing_the_store_refuses_what_is_still_waiting_for_the_turn(tmp_path: 
                 return error
             return None
 
-        error = asyncio.run(scenario())
+        error = run(scenario())
         assert error is not None
         assert "closed" in str(error)
     finally:

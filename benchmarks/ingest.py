@@ -85,6 +85,9 @@ def event_kind(position: int) -> str:
 
 COUNTER = b"@N@"
 COUNTER_WIDTH = 12
+# --event-ids scattered: the counter times an odd constant, modulo 2**48 (a bijection, so ids stay distinct), in
+# hex: ids that land anywhere in the index, as random UUIDs do.
+SCATTER = 0x9E3779B97F4B
 
 
 def request_template(host: str, port: int, tracking_id: str, nonce: str) -> list[bytes]:
@@ -150,7 +153,12 @@ async def generate_load(args: argparse.Namespace) -> dict[str, Any]:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while True:
-                request = b"%012d" % next(counter)
+                n = next(counter)
+                request = (
+                    b"%012x" % (n * SCATTER & 0xFFFFFFFFFFFF)
+                    if args.event_ids == "scattered"
+                    else b"%012d" % n
+                )
                 request = request.join(template["parts"])
                 sent = time.perf_counter()
                 if sent >= end:
@@ -297,7 +305,12 @@ def started(args: list[str], what: str, log: Path) -> Iterator[Process]:
 
 
 def load(
-    server: Process, concurrency: int, duration: float, warmup: float, tracking_id: str = "bench"
+    server: Process,
+    concurrency: int,
+    duration: float,
+    warmup: float,
+    tracking_id: str = "bench",
+    event_ids: str = "sequential",
 ) -> dict[str, Any]:
     host, port = server.host_port
     command = [
@@ -319,6 +332,8 @@ def load(
         str(warmup),
         "--server-pid",
         str(server.proc.pid),
+        "--event-ids",
+        event_ids,
     ]
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=duration + warmup + 120, check=False
@@ -620,6 +635,12 @@ def main() -> None:
         "--profile", action="store_true", help="py-spy the recimpact server during its 32-connection row"
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep data dirs and logs in this directory")
+    parser.add_argument(
+        "--event-ids",
+        choices=["sequential", "scattered"],
+        default="sequential",
+        help="eventIds in ascending order (default), or scattered over the index as random UUIDs are",
+    )
     # The subprocess roles.
     parser.add_argument(
         "--role", choices=["driver", "load", "bare-server"], default="driver", help=argparse.SUPPRESS
@@ -702,7 +723,7 @@ def measure(
                 spy = None
                 if args.profile and c == TARGET_P99_CONCURRENCY and workers == args.workers[0]:
                     spy = profile_server(server.proc.pid, warmup + args.duration, profile)
-                result = load(server, c, args.duration, warmup, tracking_id)
+                result = load(server, c, args.duration, warmup, tracking_id, args.event_ids)
                 if spy is not None:
                     spy.wait(timeout=60)
                 result["events_per_second"] = result["per_second"] * EVENTS_PER_CALL

@@ -4,8 +4,9 @@ Durability: a PutEvents call is acknowledged only after the transaction holding 
 ``synchronous=FULL`` (fsync of the WAL), so ``kill -9`` right after a 200 loses nothing. Throughput comes from group
 commit: every unit of work that queued up while the previous commit held the write turn goes into one transaction,
 each unit inside its own savepoint so one rejected request never touches another. Requests commit on the event loop
-that serves them; other callers (import jobs, backfills, the CloudWatch publisher) through a writer thread. Series aggregates are updated in the same transaction as the events they count, so the two can never
-disagree, even after a crash.
+that serves them; other callers (import jobs, backfills, the CloudWatch publisher) through a writer thread. Series
+aggregates are updated in the same transaction as the events they count, so the two can never disagree, even after
+a crash.
 
 Why SQLite rather than DuckDB here: per-request durable commits are SQLite's strength (thousands of fsynced
 transactions per second, more with group commit); DuckDB manages a few hundred and serves bulk analytics instead.
@@ -299,8 +300,8 @@ class IngestTx:
         self._group_ids: dict[str, int] = {}  # never change once assigned
         self._sources: dict[str, set[str]] = {}
         self._generations: dict[str, int] = {}  # of what is remembered (the ``changes`` table)
-        # Items as stored, kept across commits: only this writer changes them (and drops them when it does), and
-        # another process's commit makes the writer forget them all.
+        # Items as stored, kept across commits: dropped when this writer changes items, and when another writer
+        # did (``catch_up``).
         self._items: dict[tuple[str, str], dict[str, Any] | None] = {}
         self._series: dict[SeriesKey, float] = {}  # this commit's contributions of finished units
         self._appends: list[_Append] = []  # ... and their events

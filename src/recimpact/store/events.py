@@ -287,10 +287,11 @@ class _Append:
 
 
 class IngestTx:
-    """What a unit of work may do inside the writer's transaction.
+    """What a unit of work may do inside a writer's transaction.
 
-    It lives as long as the writer thread and keeps what only the writer changes in memory (group ids, each group's
-    sources), so a PutEvents unit reads nothing it does not have to. Events and series contributions are collected
+    It lives as long as its writer (the writer thread, or one event loop's group commit) and keeps in memory what
+    rarely changes (group ids, each group's sources, item values), so a PutEvents unit reads nothing it does not
+    have to. Events and series contributions are collected
     in memory and written once per commit (a few multi-row statements, one upsert per window touched). A unit's
     savepoint is opened by its first statement, so a unit that only works in memory costs none. Everything a unit
     changes, in memory or not, is undone with it when it fails."""

@@ -210,3 +210,35 @@ def test_closing_the_store_refuses_what_is_still_waiting_for_the_turn(tmp_path: 
         other.release()
         other.close()
         store.close()
+
+
+def test_without_fifos_a_waiting_loop_is_woken_by_its_timer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data directory on a filesystem that has no FIFOs: the store still opens, and a loop that waited for the
+    turn takes it once it is free, on its retry timer."""
+
+    def no_fifos(path: str, mode: int = 0o666) -> None:
+        raise PermissionError(1, "Operation not permitted", path)
+
+    monkeypatch.setattr("os.mkfifo", no_fifos)
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    other = WriteTurn(str(path))
+    try:
+        assert other.doorbell is None
+        other.acquire()
+
+        async def scenario() -> int:
+            future = store.submit_async(appending(rows(1, 2, 3)))
+            await asyncio.sleep(0.05)
+            assert not future.done()
+            other.release()
+            return int(await asyncio.wait_for(future, timeout=10))
+
+        assert run(scenario()) == 3
+        assert counted(store) == 3.0
+        assert not (tmp_path / "events.sqlite3.turn").exists()
+    finally:
+        other.close()
+        store.close()

@@ -667,12 +667,12 @@ class _LoopCommitter:
             return
         turn = self._writer.turn
         if not turn.try_acquire():
-            if not self._listening:
+            if not self._listening and turn.doorbell is not None:
                 self._loop.add_reader(turn.doorbell, self._rung)
                 self._listening = True
             self._retry = self._loop.call_later(_TURN_RETRY, self._take_turn)
             return
-        if self._listening:
+        if self._listening and turn.doorbell is not None:
             self._loop.remove_reader(turn.doorbell)
             self._listening = False
         units = self._pending[:_MAX_UNITS_PER_COMMIT]
@@ -699,7 +699,7 @@ class _LoopCommitter:
         silently."""
         if self._retry is not None:
             self._retry.cancel()
-        if self._listening:
+        if self._listening and self._writer.turn.doorbell is not None:
             with contextlib.suppress(Exception):  # the loop may be closed already
                 self._loop.remove_reader(self._writer.turn.doorbell)
         pending, self._pending = self._pending, []

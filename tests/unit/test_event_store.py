@@ -38,10 +38,10 @@ def key(source: str = "src") -> SeriesKey:
     return SeriesKey("series", "VIEWS", "VIEW", "samplecount", source, 1_700_000_000)
 
 
-def append(store: EventStore, unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
-    """A unit that appends ``unit_rows`` and counts each new one in the series."""
+def appending(unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
+    """A unit that appends ``unit_rows``, counts each new one in the series, and returns how many it was given."""
 
-    def work(tx: IngestTx) -> None:
+    def work(tx: IngestTx) -> int:
         def then(tx: IngestTx, new: list[bool]) -> None:
             if seen is not None:
                 seen.append(new)
@@ -50,8 +50,13 @@ def append(store: EventStore, unit_rows: list[Any], seen: list[list[bool]] | Non
                     tx.add_to_series(key(), 1.0)
 
         tx.append_events(GROUP, unit_rows, then)
+        return len(unit_rows)
 
-    return store.submit(work)
+    return work
+
+
+def append(store: EventStore, unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
+    return store.submit(appending(unit_rows, seen))
 
 
 def counted(store: EventStore) -> float:

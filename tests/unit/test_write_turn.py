@@ -20,7 +20,7 @@ import pytest
 import recimpact.store.events as events_module
 from recimpact.store.events import EventStore, IngestTx
 from recimpact.store.turns import WriteTurn
-from tests.unit.test_event_store import GROUP, counted, key, rows
+from tests.unit.test_event_store import appending, counted, key, rows
 
 T = TypeVar("T")
 
@@ -81,19 +81,6 @@ def test_a_holder_killed_with_sigkill_leaves_the_turn_free(tmp_path: Path) -> No
     finally:
         holder.kill()
         turn.close()
-
-
-def appending(unit_rows: list[Any]) -> Any:
-    def work(tx: IngestTx) -> int:
-        def then(tx: IngestTx, new: list[bool]) -> None:
-            for is_new in new:
-                if is_new:
-                    tx.add_to_series(key(), 1.0)
-
-        tx.append_events(GROUP, unit_rows, then)
-        return len(unit_rows)
-
-    return work
 
 
 def test_a_loop_waiting_for_the_turn_is_woken_by_the_doorbell(

@@ -648,7 +648,7 @@ class _LoopCommitter:
         self._writer = _Writer(store._connect_writer(), WriteTurn(store._path))
         self._pending: list[Unit] = []
         self._scheduled = False  # a turn is about to be tried, or awaited
-        self._listening = False  # for the doorbell
+        self._listening: int | None = None  # the doorbell this loop watches while it waits
         self._retry: asyncio.TimerHandle | None = None
 
     def add(self, work: Callable[[IngestTx], Any], future: asyncio.Future[Any]) -> None:
@@ -667,14 +667,14 @@ class _LoopCommitter:
             return
         turn = self._writer.turn
         if not turn.try_acquire():
-            if not self._listening and turn.doorbell is not None:
+            if self._listening is None and turn.doorbell is not None:
                 self._loop.add_reader(turn.doorbell, self._rung)
-                self._listening = True
+                self._listening = turn.doorbell
             self._retry = self._loop.call_later(_TURN_RETRY, self._take_turn)
             return
-        if self._listening and turn.doorbell is not None:
-            self._loop.remove_reader(turn.doorbell)
-            self._listening = False
+        if self._listening is not None:
+            self._loop.remove_reader(self._listening)
+            self._listening = None
         units = self._pending[:_MAX_UNITS_PER_COMMIT]
         del self._pending[:_MAX_UNITS_PER_COMMIT]
         try:
@@ -699,9 +699,9 @@ class _LoopCommitter:
         silently."""
         if self._retry is not None:
             self._retry.cancel()
-        if self._listening and self._writer.turn.doorbell is not None:
+        if self._listening is not None:
             with contextlib.suppress(Exception):  # the loop may be closed already
-                self._loop.remove_reader(self._writer.turn.doorbell)
+                self._loop.remove_reader(self._listening)
         pending, self._pending = self._pending, []
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             _settle((future, None, RuntimeError("the event store is closed")) for _, future in pending)

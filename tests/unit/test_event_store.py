@@ -87,6 +87,38 @@ def test_new_events_and_duplicates_by_id_or_content(store: EventStore) -> None:
     assert counted(store) == 4.0
 
 
+def test_absent_members_are_stored_as_null_and_such_events_still_deduplicate(store: EventStore) -> None:
+    """``event_row`` binds '' for None (the faster type for sqlite3); the table must still hold NULL, and events
+    without an eventId must still be told apart from their duplicates by content."""
+    bare = Interaction(event_type="View", sent_at=1_700_000_000.0)
+    full = Interaction(
+        event_type="View",
+        sent_at=1_700_000_001.0,
+        event_id="e",
+        user_id="u",
+        session_id="s",
+        item_id="i",
+        event_value=0.0,
+        recommendation_id="r",
+        attribution_source="a",
+        impression=("i", "j"),
+        properties={"PRICE": 2.5},
+    )
+    seen: list[list[bool]] = []
+    bare_row, full_row = (event_row(e, "src", 1_700_000_100.0) for e in (bare, full))
+    append(store, [bare_row, full_row, bare_row], seen).result()
+    append(store, [bare_row], seen).result()
+    assert seen == [[True, True, False], [False]]
+    columns = (
+        "event_id, user_id, session_id, item_id, event_value, recommendation_id, attribution_source, impression,"
+        " properties, typeof(content_key)"
+    )
+    assert store.read(f"SELECT {columns} FROM events ORDER BY seq") == [
+        (None, None, None, None, None, None, None, None, None, "blob"),
+        ("e", "u", "s", "i", 0.0, "r", "a", '["i", "j"]', '{"PRICE":2.5}', "blob"),
+    ]
+
+
 def test_the_same_event_is_new_in_each_group(store: EventStore) -> None:
     """Duplicates are per dataset group; which rows of a commit were stored is worked out per group too."""
     other = GROUP + "-other"

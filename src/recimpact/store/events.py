@@ -363,7 +363,12 @@ class IngestTx:
         if self._appends:
             self._write_appends()
         if self._series:
-            insert_rows(self._conn, _UPSERT_SERIES, _SERIES_VALUES, [(*key, value) for key, value in self._series.items()])
+            insert_rows(
+                self._conn,
+                _UPSERT_SERIES,
+                _SERIES_VALUES,
+                [(*key, value) for key, value in self._series.items()],
+            )
         self._series = {}
 
     def _write_appends(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
+import os
 import select
 import signal
 import subprocess
@@ -142,6 +144,77 @@ def test_units_of_one_loop_iteration_share_a_commit_and_each_keeps_its_own_outco
         assert counted(store) == 3.0  # 1, 2, 3: the second 2 was a duplicate
         assert [p.key.source for p in store.series("series")] == ["src"]
         assert statements.count("BEGIN IMMEDIATE") == statements.count("COMMIT") == 1
+    finally:
+        store.close()
+
+
+def test_a_loop_syncs_the_wal_after_letting_the_turn_go_and_before_answering(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite does not sync the loop's commits (synchronous=NORMAL); the loop does, on the WAL file, once another
+    writer may have the turn, and before any caller learns its unit is stored."""
+    path = tmp_path / "events.sqlite3"
+    store = EventStore(path)
+    other = WriteTurn(str(path))
+    seen: list[tuple[bool, bool, bool]] = []
+    futures: list[asyncio.Future[Any]] = []
+
+    def sync(fd: int) -> None:
+        same_file = os.fstat(fd).st_ino == os.stat(f"{path}-wal").st_ino
+        turn_free = other.try_acquire()
+        if turn_free:
+            other.release()
+        seen.append((same_file, turn_free, any(f.done() for f in futures)))
+
+    monkeypatch.setattr(events_module, "_sync", sync)
+    try:
+
+        async def scenario() -> list[Any]:
+            futures.extend(store.submit_async(appending(rows(n))) for n in (1, 2))
+            return await asyncio.gather(*futures)
+
+        assert run(scenario()) == [1, 1]
+        assert seen == [(True, True, False)]  # one commit, one sync
+        # The writer thread's commits (imports, backfills) still sync themselves: FULL.
+        assert store._writer.conn.execute("PRAGMA synchronous").fetchone() == (2,)
+    finally:
+        other.close()
+        store.close()
+
+
+def test_a_failed_sync_refuses_the_commits_units_and_their_retry_counts_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = EventStore(tmp_path / "events.sqlite3")
+    failures = [OSError(errno.EIO, "Input/output error")]
+
+    def sync(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+
+    monkeypatch.setattr(events_module, "_sync", sync)
+    try:
+
+        async def scenario() -> list[Any]:
+            return await asyncio.gather(
+                store.submit_async(appending(rows(1, 2))),
+                store.submit_async(lambda tx: (_ for _ in ()).throw(ValueError("rejected"))),
+                return_exceptions=True,
+            )
+
+        first = run(scenario())
+        assert isinstance(first[0], OSError)
+        assert first[0].errno == errno.EIO
+        assert isinstance(first[1], ValueError)  # a unit's own error stays its own
+        seen: list[list[bool]] = []
+
+        async def retry() -> Any:
+            return await asyncio.wait_for(store.submit_async(appending(rows(1, 2), seen)), timeout=10)
+
+        retried = run(retry())
+        assert retried == 2
+        assert seen == [[False, False]]
+        assert counted(store) == 2.0
     finally:
         store.close()
 

@@ -1,7 +1,8 @@
 """The event store: the durable event log, items and users, attribution sources, and the live series.
 
-Durability: a PutEvents call is acknowledged only after the transaction holding its events has been committed with
-``synchronous=FULL`` (fsync of the WAL), so ``kill -9`` right after a 200 loses nothing. Throughput comes from group
+Durability: a PutEvents call is acknowledged only after the transaction holding its events has been committed and
+the WAL synced (``fdatasync``; ``_LoopCommitter`` says when), so ``kill -9`` right after a 200, or a power cut, loses
+nothing. Throughput comes from group
 commit: every unit of work that queued up while the previous commit held the write turn goes into one transaction,
 each unit inside its own savepoint so one rejected request never touches another. Requests commit on the event loop
 that serves them; other callers (import jobs, backfills, the CloudWatch publisher) through a writer thread. Series

@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv chromium java lint test demo clean
+.PHONY: help venv chromium java lint test demo screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test: lint ## lint, types, then every test
 
 demo: venv ## run the demo on the embedded server
 	$(BIN)/recimpact demo
+
+screenshots: venv ## rewrite docs/screenshots from the dashboard tests (a plain test run leaves them alone)
+	RECIMPACT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/ui -q
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache demo-data

@@ -1,6 +1,6 @@
 """The dashboard as a user drives it in Chromium: create an attribution with the builder, send events, watch both
 sources' lines and totals change live, zoom the range, import a file with "publish metrics" and download its
-report. Screenshots of the main views go to docs/screenshots/."""
+report. Screenshots of the main views are saved (into docs/screenshots/ with `make screenshots`)."""
 
 from __future__ import annotations
 

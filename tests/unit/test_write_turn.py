@@ -273,10 +273,10 @@ def test_closing_the_store_refuses_what_is_still_waiting_for_the_turn(tmp_path: 
 
 
 def test_without_fifos_a_waiting_loop_is_woken_by_its_timer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A data directory on a filesystem that has no FIFOs: the store still opens, and a loop that waited for the
-    turn takes it once it is free, on its retry timer."""
+    turn takes it once it is free, on its retry timer. The missing doorbell is logged once, not per writer."""
 
     def no_fifos(path: str, mode: int = 0o666) -> None:
         raise PermissionError(1, "Operation not permitted", path)
@@ -299,6 +299,8 @@ def test_without_fifos_a_waiting_loop_is_woken_by_its_timer(
         assert run(scenario()) == 3
         assert counted(store) == 3.0
         assert not (tmp_path / "events.sqlite3.turn").exists()
+        warnings = [r for r in caplog.records if "no doorbell" in r.getMessage()]
+        assert len(warnings) == 1  # four writers: the store's thread, its checkpointer, the loop's, ``other``
     finally:
         other.close()
         store.close()

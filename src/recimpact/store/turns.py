@@ -79,5 +79,12 @@ def _open_doorbell(path: str) -> int | None:
         # Read-write, so that opening never waits for a peer and the FIFO always has a reader to ring to.
         return os.open(path, os.O_RDWR | os.O_NONBLOCK)
     except OSError as error:
-        log.warning("no doorbell for the write turn (%s): waiting writers retry on a timer instead", error)
+        if path not in _WARNED:  # said once per store and process, not for each of its writers
+            _WARNED.add(path)
+            log.warning(
+                "no doorbell for the write turn (%s): waiting writers retry on a timer instead", error
+            )
         return None
+
+
+_WARNED: set[str] = set()

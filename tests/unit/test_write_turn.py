@@ -193,12 +193,16 @@ def test_a_failed_sync_refuses_the_commits_units_and_their_retry_counts_once(
             raise failures.pop()
 
     monkeypatch.setattr(events_module, "_sync", sync)
+
+    def rejected(tx: IngestTx) -> None:
+        raise ValueError("rejected")
+
     try:
 
         async def scenario() -> list[Any]:
             return await asyncio.gather(
                 store.submit_async(appending(rows(1, 2))),
-                store.submit_async(lambda tx: (_ for _ in ()).throw(ValueError("rejected"))),
+                store.submit_async(rejected),
                 return_exceptions=True,
             )
 

@@ -1,13 +1,12 @@
 """The event store: the durable event log, items and users, attribution sources, and the live series.
 
-Durability: a PutEvents call is acknowledged only after the transaction holding its events has been committed and
-the WAL synced (``fdatasync``; ``_LoopCommitter`` says when), so ``kill -9`` right after a 200, or a power cut, loses
-nothing. Throughput comes from group
-commit: every unit of work that queued up while the previous commit held the write turn goes into one transaction,
-each unit inside its own savepoint so one rejected request never touches another. Requests commit on the event loop
-that serves them; other callers (import jobs, backfills, the CloudWatch publisher) through a writer thread. Series
-aggregates are updated in the same transaction as the events they count, so the two can never disagree, even after
-a crash.
+Durability: a PutEvents call is acknowledged only after the transaction holding its events has been committed and the
+WAL synced (``fdatasync``; ``_LoopCommitter`` says when), so ``kill -9`` right after a 200, or a power cut, loses
+nothing. Throughput comes from group commit: every unit of work that queued up while the previous commit held the
+write turn goes into one transaction, each unit inside its own savepoint so one rejected request never touches
+another. Requests commit on the event loop that serves them; other callers (import jobs, backfills, the CloudWatch
+publisher) through a writer thread. Series aggregates are updated in the same transaction as the events they count,
+so the two can never disagree, even after a crash.
 
 Why SQLite rather than DuckDB here: per-request durable commits are SQLite's strength (thousands of fsynced
 transactions per second, more with group commit); DuckDB manages a few hundred and serves bulk analytics instead.
@@ -222,7 +221,8 @@ _UPSERT_BACKFILL = (
 
 def insert_rows(conn: sqlite3.Connection, statement: str, row: str, rows: Sequence[Sequence[Any]]) -> int:
     """``statement`` (an INSERT with ``VALUES {values}``, and maybe an upsert clause) for all ``rows``, each bound to
-    ``row`` (its VALUES tuple: ``"(?, ?)"``, or with expressions around the parameters), in multi-row statements of 256, 128, ... 1 rows (160 rows: 128 + 32); returns the rows inserted or updated.
+    ``row`` (its VALUES tuple: ``"(?, ?)"``, or with expressions around the parameters), in multi-row statements
+    of 256, 128, ... 1 rows (160 rows: 128 + 32); returns the rows inserted or updated.
 
     Why: a statement per row costs a call into SQLite per row, and from a thread each such call lets the GIL go
     and waits to get it back. Sizes that are powers of two keep the cached statements few; a commit's rows are
@@ -676,10 +676,8 @@ class _LoopCommitter:
         self._loop = loop
         conn = store._connect_writer()
         conn.execute("PRAGMA synchronous=NORMAL")  # the sync is ours: ``_durable``
-        conn.execute(
-            "SELECT 1 FROM dataset_groups LIMIT 1"
-        ).fetchall()  # the WAL exists once a connection reads
-        # The WAL file outlives this fd: SQLite deletes it only when the last connection closes, and ours is open.
+        # The WAL file outlives this fd: SQLite deletes it only when the last connection closes, and the store's
+        # own (which created it) stay open as long as this committer.
         self._wal = os.open(store._path + "-wal", os.O_RDWR)
         self._writer = _Writer(conn, WriteTurn(store._path))
         self._pending: list[Unit] = []

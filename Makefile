@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv chromium java lint test demo screenshots clean
+.PHONY: help venv chromium java lint test explore demo screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -43,6 +43,12 @@ lint: venv ## ruff (lint and format) and mypy
 
 test: lint ## lint, types, then every test
 	$(BIN)/pytest
+
+# Property tests are derandomized in `make test` (the same examples on every clone and in CI). This runs every test
+# that uses Hypothesis (the `hypothesis` marker, put on them by tests/hypothesis_profiles.py) with fresh random
+# examples, ten times as many, and a longer per-test timeout. A failure it finds stays in its test as an @example.
+explore: venv ## the property tests with new random examples, ten times as many (a failure found: add an @example)
+	HYPOTHESIS_PROFILE=explore $(BIN)/pytest -m hypothesis --timeout=3600 --hypothesis-show-statistics
 
 demo: venv ## run the demo on the embedded server
 	$(BIN)/recimpact demo

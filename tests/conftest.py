@@ -12,6 +12,10 @@ import pytest
 from recimpact.simulate import EVENT_VALUE_FIELD, ITEMS_SCHEMA, interactions_schema
 from tests.server import MotoProcess, ServerProcess
 
+# Hypothesis's settings profile (derandomized, or HYPOTHESIS_PROFILE=explore), loaded before any test module applies
+# its @settings, and the marking of property tests for `make explore`: tests/hypothesis_profiles.py.
+pytest_plugins = ["tests.hypothesis_profiles"]
+
 INTERACTIONS_SCHEMA = interactions_schema(EVENT_VALUE_FIELD)
 ROLE_ARN = "arn:aws:iam::123456789012:role/PersonalizeRole"
 

@@ -95,6 +95,25 @@ def raw_exchange(server: ServerProcess, *parts: bytes, pause: float = 0.0, timeo
         return received
 
 
+def wait_for_access_lines(
+    server: ServerProcess, request_ids: set[str], timeout: float = 10.0
+) -> dict[str, dict[str, Any]]:
+    """The access log lines of ``request_ids`` (by request id), polled from the server's output as it arrives."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = {
+            line["request_id"]: line
+            for line in (json.loads(text) for text in list(server.output) if text.startswith("{"))
+            if line["request_id"] in request_ids
+        }
+        if found.keys() == request_ids:
+            return found
+        assert time.monotonic() < deadline, (
+            f"no access log line for {request_ids - found.keys()} in {timeout} s"
+        )
+        time.sleep(0.01)
+
+
 def test_a_declared_oversized_body_is_refused_before_it_is_sent(hardened: ServerProcess) -> None:
     head = (
         b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -279,23 +298,25 @@ def test_the_access_log_has_one_json_line_per_request_and_no_secrets(
 ) -> None:
     marker = "PROPERTY-MARKER-NEVER-LOGGED"
     events = hardened.client("personalize-events")
-    events.put_events(
+    sent = events.put_events(
         trackingId=tracking_id,
         userId="u",
         sessionId="s",
         eventList=[{"eventType": "View", "sentAt": time.time(), "properties": json.dumps({"note": marker})}],
     )
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as refused:
         hardened.client("personalize").describe_dataset_group(
             datasetGroupArn="arn:aws:personalize:us-east-1:000000000000:dataset-group/missing"
         )
-    time.sleep(0.2)
+    # The server writes a request's line once its response is sent: wait for both lines, by request id.
+    put_id = sent["ResponseMetadata"]["RequestId"]
+    missing_id = refused.value.response["ResponseMetadata"]["RequestId"]
+    lines = wait_for_access_lines(hardened, {put_id, missing_id})
     output = "".join(hardened.output)
     assert marker not in output
     assert "Credential=" not in output
     assert "testing" not in output  # the access key id and secret of the test clients
-    lines = [json.loads(line) for line in hardened.output if line.startswith("{")]
-    put = [line for line in lines if line["operation"] == "PutEvents" and line["status"] == 200][-1]
+    put = lines[put_id]
     assert set(put) == {
         "time",
         "remote",
@@ -310,6 +331,9 @@ def test_the_access_log_has_one_json_line_per_request_and_no_secrets(
         "request_id",
     }
     assert (put["service"], put["path"], put["account"]) == ("personalize-events", "/events", "000000000000")
-    missing = [line for line in lines if line["operation"] == "DescribeDatasetGroup"][-1]
+    assert (put["operation"], put["status"]) == ("PutEvents", 200)
+    missing = lines[missing_id]
+    assert missing["operation"] == "DescribeDatasetGroup"
     assert (missing["status"], missing["error"]) == (400, "ResourceNotFoundException")
-    assert all(line["status"] is None or line["status"] < 500 for line in lines)
+    logged = [json.loads(line) for line in list(hardened.output) if line.startswith("{")]
+    assert all(line["status"] is None or line["status"] < 500 for line in logged)

@@ -115,7 +115,7 @@ def compare(
     level = f"{1 - result['alpha']:.0%}"
     name = result["metric"] + (f" per {result['per']}" if result["per"] else " per user")
     rows = [
-        ["units (users)", result["unitsA"], result["unitsB"], "", ""],
+        ["units (users)", f"{result['unitsA']:,}", f"{result['unitsB']:,}", "", ""],
         [name, format_number(result["valueA"]), format_number(result["valueB"]), "", ""],
         ["difference (B − A)", "", format_number(result["difference"]), format_interval(result["differenceCi"]),
          format_interval(result["differenceSequence"])],

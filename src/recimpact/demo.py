@@ -22,9 +22,8 @@ from typing import Any
 import boto3
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from recimpact.cli_output import format_interval, format_lift, format_number
+from recimpact.cli_output import format_interval, format_lift, format_number, show_table
 from recimpact.client import compare, get_series
 from recimpact.settings import Settings
 from recimpact.simulate import (
@@ -85,7 +84,11 @@ def run_demo(
     _fresh(data_dir)
     settings = Settings(host="127.0.0.1", port=0, data_dir=data_dir)
     with EmbeddedServer(settings) as server:
-        console.print(f"[bold]recimpact demo[/] — embedded server at {server.url}, data in {data_dir}/")
+        console.print(
+            f"[bold]recimpact demo[/] — embedded server at {server.url}, data in {data_dir}/",
+            soft_wrap=True,
+            highlight=False,
+        )
         personalize = client("personalize", server.url)
         resources = _create_resources(console, personalize, data_dir)
         site = RetailSite(seed=7)
@@ -200,7 +203,11 @@ def _import_history(
         site.write_items_csv(inputs / "items.csv")
         history = list(site.sessions(12_000, now - 8 * 86400, now - 86400))
         write_interactions_csv(iter(history), inputs / "interactions.csv")
-    console.print(f"generated {len(site.items):,} items and {len(history):,} interactions in {inputs}/")
+    console.print(
+        f"generated {len(site.items):,} items and {len(history):,} interactions in {inputs}/",
+        soft_wrap=True,
+        highlight=False,
+    )
     for name, dataset, path, publish in (
         ("items", resources["items"], inputs / "items.csv", False),
         ("history", resources["interactions"], inputs / "interactions.csv", True),
@@ -307,17 +314,12 @@ def _comparison(
             continue
         source = str(row["EVENT_ATTRIBUTION_SOURCE"])
         totals.setdefault(source, defaultdict(float))[str(row["METRIC_NAME"])] += float(row["VALUE"])
-    table = Table(title=title, title_justify="left")
     columns = ("source", "COUNTVIEWS", "IMPRESSIONS", "CTR", "SUMMARGIN", "margin per view", "purchases sent")
-    for column in columns:
-        if column == "source":
-            table.add_column(column, no_wrap=True, min_width=20)
-        else:
-            table.add_column(column, justify="right")
+    lines: list[tuple[str, ...]] = []
     for source in sorted(totals, key=lambda s: -totals[s]["SUMMARGIN"]):
         views, margin = totals[source]["COUNTVIEWS"], totals[source]["SUMMARGIN"]
         shown = totals[source]["IMPRESSIONS"]
-        table.add_row(
+        lines.append((
             names.get(source, source),
             f"{views:,.0f}",
             f"{shown:,.0f}" if shown else "—",
@@ -325,32 +327,29 @@ def _comparison(
             f"{margin:,.2f}",
             f"{margin / views:.3f}" if views else "—",
             f"{truth.get(source, Counter())['Purchase']:,}",
-        )
-    console.print(table)
+        ))  # fmt: skip
+    show_table(console, title, columns, lines)
 
 
 def _significance(
     console: Console, url: str, attribution: str, baseline: str, candidate: str, names: dict[str, str]
 ) -> None:
     """recommended-for-you against viewed-x-also-viewed, per user, with intervals (``recimpact compare``)."""
-    table = Table(
-        title=f"{names[candidate]} vs {names[baseline]} (per user, 95% intervals)", title_justify="left"
-    )
-    for column in ("metric", "baseline", "candidate", "lift", "interval", "anytime-valid"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
+    rows: list[tuple[str, ...]] = []
     warnings: list[str] = []
     for label, metric, per in (("CTR", "ctr", None), ("margin per view", "sumMargin", "countViews")):
         result = compare(url, attribution, metric, baseline, candidate, per=per)
-        table.add_row(
+        rows.append((
             label,
             format_number(result["valueA"], 4),
             format_number(result["valueB"], 4),
             format_lift(result["lift"]),
             format_interval(result["liftCi"], percent=True),
             format_interval(result["liftSequence"], percent=True),
-        )
+        ))  # fmt: skip
         warnings += result["warnings"]
-    console.print(table)
+    title = f"{names[candidate]} vs {names[baseline]} (per user, 95% intervals)"
+    show_table(console, title, ("metric", "baseline", "candidate", "lift", "interval", "anytime-valid"), rows)
     for warning in sorted(set(warnings)):
         console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
 

@@ -1,18 +1,24 @@
-"""The ``recimpact`` command line: help, ``serve`` readiness, refusals, and settings from the environment."""
+"""The ``recimpact`` command line: help, ``serve`` readiness, refusals, settings from the environment, and tables
+that never cut a number."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import urllib.request
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from recimpact.cli import app
@@ -264,3 +270,186 @@ def test_an_aws_error_nothing_caught_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "cannot reach" in result.stderr
+
+
+# --- tables ---------------------------------------------------------------------------------------------------
+# Every table the CLI and the demo print, at the widths people's terminals have and on a pipe: a number is never cut
+# (no "8,6…"), whatever has to give (headers wrap, source names fold, the rows become blocks).
+
+WIDTHS = [40, 80, 120]
+RECOMMENDER = "arn:aws:personalize:us-east-1:000000000000:recommender/recommended-for-you"
+ALSO_VIEWED = "arn:aws:personalize:us-east-1:000000000000:recommender/viewed-x-also-viewed"
+
+
+def _tokens(text: str) -> set[str]:
+    """The words of a rendered table: split at spaces and at the box's vertical rules."""
+    return set(re.split(r"[\s│┃]+", text))
+
+
+def _numbers(rows: Sequence[Sequence[Any]]) -> set[str]:
+    """Every number of the rows, as it is formatted (intervals give both bounds)."""
+    found = set()
+    for row in rows:
+        for cell in row:
+            for word in str(cell).split():
+                if re.search(r"\d", word) and not re.search(r"[a-z]", word, re.IGNORECASE):
+                    found.add(word)
+    return found
+
+
+def _rendered(width: int | None, draw: Any) -> str:
+    """What ``draw(console)`` prints on a console of ``width`` columns (None: a file, as a pipe gets it)."""
+    out = io.StringIO()
+    draw(Console(file=out, width=width, color_system=None))
+    return out.getvalue()
+
+
+def _assert_whole(text: str, numbers: set[str], width: int | None) -> None:
+    assert "…" not in text
+    missing = numbers - _tokens(text)
+    assert not missing, f"numbers cut or missing: {sorted(missing)}\n{text}"
+    if width is not None:
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width, text
+
+
+def _series(totals: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    return [
+        {"METRIC_NAME": metric, "MATH_FUNCTION": "sum", "EVENT_ATTRIBUTION_SOURCE": source, "VALUE": value}
+        for source, metrics in totals.items()
+        for metric, value in metrics.items()
+    ]
+
+
+DEMO_TOTALS = {
+    RECOMMENDER: {"COUNTVIEWS": 8_538_123, "IMPRESSIONS": 15_424_007, "SUMMARGIN": 5_926_261.25},
+    ALSO_VIEWED: {"COUNTVIEWS": 9_176, "IMPRESSIONS": 16_520, "SUMMARGIN": 4_917.36},
+    "partner_carousel": {"COUNTVIEWS": 8_839, "IMPRESSIONS": 16_024, "SUMMARGIN": 3_619.9},
+}
+DEMO_NUMBERS = {
+    "8,538,123", "15,424,007", "55.36%", "5,926,261.25", "0.694", "1,505",
+    "9,176", "16,520", "55.54%", "4,917.36", "0.536", "394",
+    "8,839", "16,024", "55.16%", "3,619.90", "0.410", "266",
+}  # fmt: skip
+DEMO_TRUTH = {
+    RECOMMENDER: Counter(Purchase=1_505),
+    ALSO_VIEWED: Counter(Purchase=394),
+    "partner_carousel": Counter(Purchase=266),
+}
+
+
+@pytest.mark.parametrize("names", ["arns", "short"])
+@pytest.mark.parametrize("width", [*WIDTHS, None])
+def test_the_demo_per_source_table_never_cuts_a_number(width: int | None, names: str) -> None:
+    from recimpact import demo
+
+    labels = {} if names == "arns" else {RECOMMENDER: "recommender/recommended-for-you"}
+    text = _rendered(
+        width,
+        lambda c: demo._comparison(c, "Live: today's traffic", _series(DEMO_TOTALS), DEMO_TRUTH, labels),
+    )
+    _assert_whole(text, DEMO_NUMBERS, width)
+    assert "Live: today's traffic" in text
+    if width == 120 and names == "short":  # wide enough: one line per source, the names whole
+        assert any(
+            "recommender/recommended-for-you" in line and "8,538,123" in line for line in text.splitlines()
+        )
+
+
+COMPARISON = {
+    "alpha": 0.05,
+    "metric": "sumMargin",
+    "per": "countViews",
+    "kind": "RATIO",
+    "unitsA": 1_993,
+    "unitsB": 2_004,
+    "valueA": 0.535912,
+    "valueB": 0.694127,
+    "difference": 0.158215,
+    "differenceCi": {"lower": 0.0329871, "upper": 0.283443},
+    "differenceSequence": {"lower": -0.0401234, "upper": 0.356553},
+    "lift": 0.2952,
+    "liftCi": {"lower": 0.0611, "upper": 0.5302},
+    "liftSequence": {"lower": -0.0753, "upper": 0.6661},
+    "pValue": 0.0132456,
+    "sequentialPValue": 0.210987,
+    "warnings": [],
+}
+
+
+@pytest.mark.parametrize("width", [*WIDTHS, None])
+def test_the_demo_comparison_table_never_cuts_a_number(
+    width: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recimpact import demo
+
+    monkeypatch.setattr(demo, "compare", lambda *args, **kwargs: COMPARISON)
+    names = {RECOMMENDER: "recommender/recommended-for-you", ALSO_VIEWED: "recommender/viewed-x-also-viewed"}
+    text = _rendered(
+        width, lambda c: demo._significance(c, "http://x", "arn", ALSO_VIEWED, RECOMMENDER, names)
+    )
+    _assert_whole(text, {"0.5359", "0.6941", "+29.5%", "[+6.1%,", "+53.0%]", "[-7.5%,", "+66.6%]"}, width)
+
+
+@pytest.mark.parametrize("width", [*WIDTHS, None])
+def test_recimpact_compare_table_never_cuts_a_number(
+    width: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command itself (its arguments, its printing), with the server's answer stubbed."""
+    import recimpact.cli_output
+    import recimpact.client
+
+    out = io.StringIO()
+    monkeypatch.setattr(recimpact.cli_output, "console", Console(file=out, width=width, color_system=None))
+    monkeypatch.setattr(recimpact.client, "compare", lambda *args, **kwargs: COMPARISON)
+    args = [
+        "compare",
+        "--endpoint-url",
+        "http://x",
+        "--metric-attribution-arn",
+        "arn",
+        "--metric",
+        "sumMargin",
+    ]
+    result = runner.invoke(app, [*args, "--per", "countViews", "--a", ALSO_VIEWED, "--b", RECOMMENDER])
+    assert result.exit_code == 0, result.output
+    numbers = {
+        "1,993", "2,004", "0.535912", "0.694127", "0.158215", "[0.0329871,", "0.283443]", "[-0.0401234,",
+        "0.356553]", "+29.5%", "[+6.1%,", "+53.0%]", "[-7.5%,", "+66.6%]", "0.0132456", "0.210987",
+    }  # fmt: skip
+    _assert_whole(out.getvalue(), numbers, width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_table_of_arns_and_times_folds_the_text_not_the_times(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`attribution list`'s shape: long ARNs, ISO 8601 times; the text breaks at its separators."""
+    from recimpact.cli_output import show_table
+
+    rows = [
+        (f"impact-{n}", f"arn:aws:personalize:us-east-1:000000000000:metric-attribution/impact-{n}", "ACTIVE",
+         f"2026-11-2{n}T14:06:46.123456Z")
+        for n in range(3)
+    ]  # fmt: skip
+    columns = ("name", "metricAttributionArn", "status", "creationDateTime")
+    text = _rendered(width, lambda c: show_table(c, "Metric attributions", columns, rows))
+    _assert_whole(text, {row[3] for row in rows}, width)
+    assert text.count("000000000000:") == 3  # the ARNs break at their separators, not in the account
+
+
+def test_the_demo_on_a_pipe_never_cuts_a_number() -> None:
+    """The demo's tables written to a pipe (no terminal, no COLUMNS), as `make demo > demo.log` writes them."""
+    script = (
+        "import sys, json; from collections import Counter; from rich.console import Console; "
+        "from recimpact import demo; series, truth = json.load(sys.stdin); "
+        "demo._comparison(Console(), 'Live', series, {s: Counter(c) for s, c in truth.items()}, {})"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps([_series(DEMO_TOTALS), DEMO_TRUTH]),
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    _assert_whole(done.stdout, DEMO_NUMBERS, None)
+    assert (
+        max(len(line) for line in done.stdout.splitlines()) <= 80
+    )  # Rich's width when nothing is a terminal

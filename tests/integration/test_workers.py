@@ -180,7 +180,7 @@ def test_source_limit_holds_across_workers(workers: ServerProcess) -> None:
     with concurrent.futures.ThreadPoolExecutor(12) as pool:
         outcomes = list(pool.map(send, range(110)))
     assert outcomes.count(None) == 100
-    assert outcomes.count("LimitExceededException") == 10
+    assert outcomes.count("InvalidInputException") == 10
     assert len({r[4] for r in tracked.rows()}) == 100
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.schema import DatasetSchema
+from recimpact.domain.values import IMPRESSION_SEPARATOR, number_problem, timestamp_problem, value_problem
 
 # AWS: these property keys are forbidden, compared case-insensitively.
 FORBIDDEN_EVENT_PROPERTIES = frozenset(
@@ -52,6 +53,14 @@ def schema_field_name(key: str) -> str:
     return str(_CAMEL_BOUNDARY.sub("_", key)).upper()
 
 
+def _typed(column_type: str, value: Any) -> Any:
+    """A property's value as a bulk row of the same column holds it: a float/double column's 5 is 5.0, so the
+    event's content (and its dedupe key) is the same whichever path it arrives by."""
+    if column_type in ("float", "double") and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def parse_properties(
     text: str | None, schema: DatasetSchema, excluded: frozenset[str], where: str
 ) -> dict[str, Any]:
@@ -73,15 +82,17 @@ def parse_properties(
         if value is None:
             if not column.nullable:
                 raise InvalidInputException(f"{where}: property {key!r} ({column.name}) cannot be null")
-        elif isinstance(value, bool) != (column.type == "boolean") or not isinstance(
+            continue  # a null is no value, as an empty cell of a bulk row is
+        if isinstance(value, bool) != (column.type == "boolean") or not isinstance(
             value, _PYTHON_TYPES[column.type]
         ):
             raise InvalidInputException(
                 f"{where}: property {key!r} ({column.name}) must be of type {column.type}, got {value!r}"
             )
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidInputException(f"{where}: property {key!r} ({column.name}) must be a finite number")
-        values[column.name.upper()] = value
+        problem = value_problem(column.type, value)
+        if problem is not None:
+            raise InvalidInputException(f"{where}: property {key!r} ({column.name}) {value!r} {problem}")
+        values[column.name.upper()] = _typed(column.type, value)
     return values
 
 
@@ -115,11 +126,17 @@ class Interaction:
     def __post_init__(self) -> None:
         # What storing the event needs, computed once where the event is parsed, outside the commit, which holds
         # the write turn every other writer waits for.
+        # Identity of the event as an Interactions record: every field a dataset row holds, so an event sent with
+        # PutEvents and the same row of an INCREMENTAL import are one event, and a retried call whose client minted
+        # fresh event ids still counts once (AWS keeps one of two events that match in every attribute). Neither
+        # eventId nor, for a known user, sessionId is a field of the record; an anonymous visitor (no userId) is
+        # told apart by the session. ``repr`` keeps types apart (1, 1.0 and "1" differ), which is why values are
+        # typed by their column (``_typed``) on every path.
         content = (
             self.event_type,
             self.sent_at,
-            self.session_id,
             self.user_id,
+            None if self.user_id else self.session_id,
             self.event_value,
             self.item_id,
             self.recommendation_id,
@@ -127,9 +144,6 @@ class Interaction:
             self.impression,
             tuple(sorted(self.properties.items())) if self.properties else (),
         )
-        # Identity of the event's content, all attributes but ``eventId``: AWS keeps one of two events that match
-        # in every attribute, so a retried call whose client minted fresh event ids still counts once. ``repr``
-        # keeps types apart (1, 1.0 and "1" differ).
         self.content_key = hashlib.blake2b(repr(content).encode(), digest_size=16).digest()
         self.impression_json = json.dumps(list(self.impression)) if self.impression else None
         self.properties_json = json.dumps(self.properties, separators=(",", ":")) if self.properties else None
@@ -151,10 +165,18 @@ def parse_event(
             if forbidden:
                 raise InvalidInputException(f"{where}: properties may not contain the key {forbidden[0]!r}")
     source = (event.get("metricAttribution") or {}).get("eventAttributionSource")
+    sent_at = float(event["sentAt"])
+    problem = timestamp_problem(sent_at)
+    if problem is not None:
+        raise InvalidInputException(f"{where}: sentAt {event['sentAt']!r} {problem}")
     value = event.get("eventValue")
+    if value is not None:
+        problem = number_problem(float(value))
+        if problem is not None:
+            raise InvalidInputException(f"{where}: eventValue {value!r} {problem}")
     return Interaction(
         event_type=event["eventType"],
-        sent_at=float(event["sentAt"]),
+        sent_at=sent_at,
         session_id=session_id,
         user_id=user_id,
         event_id=event.get("eventId"),
@@ -164,4 +186,27 @@ def parse_event(
         attribution_source=source,
         impression=tuple(event.get("impression") or ()),
         properties=parse_properties(properties, schema, _EVENT_MEMBER_FIELDS, where),
+    )
+
+
+def interaction_from_record(record: Mapping[str, Any]) -> Interaction:
+    """A row of an Interactions import (upper-case columns, values typed by the schema, None where empty) as the
+    Interaction the same event sent with PutEvents would be, so the two have one content key: reserved fields fill
+    their members (TIMESTAMP the event time, IMPRESSION split at ``|``), the other columns are its properties."""
+    impression = record.get("IMPRESSION")
+    value = record.get("EVENT_VALUE")
+    return Interaction(
+        event_type=record.get("EVENT_TYPE") or "",
+        sent_at=float(record["TIMESTAMP"]),
+        user_id=record.get("USER_ID"),
+        event_value=None if value is None else float(value),
+        item_id=record.get("ITEM_ID"),
+        recommendation_id=record.get("RECOMMENDATION_ID"),
+        attribution_source=record.get("EVENT_ATTRIBUTION_SOURCE"),
+        impression=tuple(impression.split(IMPRESSION_SEPARATOR)) if impression else (),
+        properties={
+            name: value
+            for name, value in record.items()
+            if value is not None and name not in _EVENT_MEMBER_FIELDS
+        },
     )

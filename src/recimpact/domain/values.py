@@ -61,8 +61,14 @@ def timestamp_problem(value: float) -> str | None:
 
 
 def value_problem(column_type: str, value: Any) -> str | None:
-    """Why a typed value of an Avro column is refused (numbers only; strings are held to ``string_rules``)."""
+    """Why a typed value of an Avro column is refused (a string's length and pattern: ``string_rules``)."""
     if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON's "\udcff" escape makes a lone surrogate, which UTF-8 cannot hold
+            return "is not valid Unicode text"
         return None
     if column_type in INTEGER_RANGE and isinstance(value, int):
         return integer_problem(column_type, value)

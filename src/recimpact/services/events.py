@@ -9,6 +9,7 @@ their contributions. The call returns once all of it is on disk.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from recimpact.domain.attribution import (
     new_sources,
     resolve_source,
 )
-from recimpact.domain.errors import InvalidInputException, LimitExceededException, ResourceNotFoundException
+from recimpact.domain.errors import InvalidInputException, ResourceNotFoundException
 from recimpact.domain.events import Interaction, parse_event, parse_properties
 from recimpact.services.common import camel
 from recimpact.services.context import RequestContext
@@ -59,12 +60,23 @@ class PreparedEvents:
     contributions: list[list[tuple[SeriesKey, float]] | None]
     received_at: float
 
+    def items_to_read(self) -> list[str]:
+        """The items whose columns counting reads (``prepare_events`` left their contributions to the writer)."""
+        wanted = {e.item_id for e, a in zip(self.events, self.contributions, strict=True) if a is None}
+        return [item for item in wanted if item]
+
 
 def prepare_events(
-    store: EventStore, target: IngestTarget, events: list[Interaction], received_at: float
+    store: EventStore,
+    target: IngestTarget,
+    events: list[Interaction],
+    received_at: float,
+    recommendation_source: Callable[[str], str | None] | None = None,
 ) -> PreparedEvents:
-    """Sources come from committed state (a recommendation recimpact issued is durable before it is answered)."""
-    sources = [resolve_source(event, store.recommendation_source) for event in events]
+    """Sources come from committed state (a recommendation recimpact issued is durable before it is answered);
+    ``recommendation_source`` looks them up instead of the store (an import job's batch, looked up at once)."""
+    lookup = recommendation_source or store.recommendation_source
+    sources = [resolve_source(event, lookup) for event in events]
     attribution = target.attribution
     contributions: list[list[tuple[SeriesKey, float]] | None] = []
     for event, source in zip(events, sources, strict=True):
@@ -98,34 +110,68 @@ def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) 
     """One request's events, all or nothing: the source limit is checked now, the events are appended with the
     commit, and each one that was not a duplicate then adds its contributions (a duplicate counts once)."""
     group = target.dataset_group_arn
-    known = tx.known_sources(group)
-    added = new_sources(prepared.sources, known)
-    if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
-        raise LimitExceededException(
-            f"Dataset group {group} would exceed {MAX_SOURCES_PER_DATASET_GROUP} unique event attribution sources "
-            f"(it has {len(known)}; this request adds {len(added)})"
-        )
-
-    def appended(tx: IngestTx, new: list[bool]) -> None:
-        attribution = target.attribution
-        received_at = prepared.received_at
-        for is_new, event, source, adds in zip(
-            new, prepared.events, prepared.sources, prepared.contributions, strict=True
-        ):
-            if not is_new:
-                continue
-            if event.impression:
-                record_exposure(tx, target, event, source, received_at)
-            if adds is None and attribution is not None and event.item_id:
-                item = tx.item(group, event.item_id)
-                adds = series_contributions(attribution, event, source, received_at, item)
-            for key, value in adds or ():
-                tx.add_to_series(key, value)
-
-    # The items whose columns the callback will read (``prepare_events`` left their contributions to it).
-    items = {e.item_id for e, a in zip(prepared.events, prepared.contributions, strict=True) if a is None}
-    tx.append_events(group, prepared.rows, appended, items=[i for i in items if i])
+    added = sources_within_limit(tx, group, prepared.sources)
+    tx.append_events(
+        group,
+        prepared.rows,
+        lambda tx, new: count_new_events(tx, target, prepared, new),
+        items=prepared.items_to_read(),
+    )
     tx.add_sources(group, added, prepared.received_at)
+
+
+def record_imported_events(
+    tx: IngestTx,
+    target: IngestTarget,
+    sources: Sequence[str],
+    received_at: float,
+    batches: Iterable[PreparedEvents],
+) -> None:
+    """An INCREMENTAL import's rows, as ``record_events`` records a request's events, all in one unit: they join the
+    same event log, so a row that repeats an event sent with PutEvents, or a row of an earlier import, counts
+    once. Batches are appended as they come, so the job's rows are never all in memory."""
+    group = target.dataset_group_arn
+    tx.add_sources(group, sources_within_limit(tx, group, sources), received_at)
+    for prepared in batches:
+        tx.load_items(group, prepared.items_to_read())
+        count_new_events(tx, target, prepared, tx.append_events_now(group, prepared.rows))
+
+
+def sources_within_limit(tx: IngestTx, dataset_group: str, sources: Sequence[str]) -> list[str]:
+    """The sources new to the group, checked against the 100-source limit inside the writer's transaction, so
+    that two requests (or an import) adding sources at the same moment cannot pass it together. The error is
+    InvalidInputException: personalize-events models no LimitExceededException, and boto3's standard and
+    adaptive retry modes would retry that code as throttling."""
+    known = tx.known_sources(dataset_group)
+    added = new_sources(sources, known)
+    if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
+        raise InvalidInputException(
+            f"Dataset group {dataset_group} would exceed the limit of {MAX_SOURCES_PER_DATASET_GROUP} unique event "
+            f"attribution sources (it has {len(known)}; this adds {len(added)})"
+        )
+    return added
+
+
+def count_new_events(
+    tx: IngestTx, target: IngestTarget, prepared: PreparedEvents, new: Sequence[bool]
+) -> None:
+    """What the events that were appended (``new``) add: their exposures, and their contributions to the series,
+    with an item's columns as stored now where a contribution reads them. A duplicate adds nothing."""
+    group = target.dataset_group_arn
+    attribution = target.attribution
+    received_at = prepared.received_at
+    for is_new, event, source, adds in zip(
+        new, prepared.events, prepared.sources, prepared.contributions, strict=True
+    ):
+        if not is_new:
+            continue
+        if event.impression:
+            record_exposure(tx, target, event, source, received_at)
+        if adds is None and attribution is not None and event.item_id:
+            item = tx.item(group, event.item_id)
+            adds = series_contributions(attribution, event, source, received_at, item)
+        for key, value in adds or ():
+            tx.add_to_series(key, value)
 
 
 def record_exposure(
@@ -139,7 +185,13 @@ def record_exposure(
     who = event.user_id or event.session_id or ""
     key = hashlib.blake2b("\x00".join((source, who, *event.impression)).encode(), digest_size=16).digest()
     if tx.add_exposure(
-        target.dataset_group_arn, key, source, event.user_id, event.sent_at, len(event.impression)
+        target.dataset_group_arn,
+        key,
+        source,
+        event.user_id,
+        event.sent_at,
+        len(event.impression),
+        received_at,
     ):
         add_exposure_contributions(
             tx, target.attribution, source, event.sent_at, received_at, len(event.impression)

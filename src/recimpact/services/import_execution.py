@@ -1,9 +1,11 @@
 """Running a dataset import job: fetch the files, validate and store the rows, attribute them, publish.
 
 Order matters for "a failed job changes no data": every step that can fail on the user's data or destinations
-(reading, validating, the source limit, writing the S3 report) runs before anything is committed; then the event
-store takes the job's items, sources and live-series contributions in one transaction, and the catalog switches
-the dataset's bulk files and activates the job in another.
+(reading, validating, writing the S3 report) runs before anything is committed; then the event store takes the
+job's items, or its sources (checked against the 100-source limit there, beside concurrent PutEvents) and, for an
+INCREMENTAL import, its rows, in one transaction (a report written for a job that fails there is removed again);
+then the catalog switches the dataset's bulk files and activates the job in another. Should the server stop
+between the two, the job runs again at the next start, and its rows, already in the event log, count once.
 """
 
 from __future__ import annotations
@@ -13,32 +15,32 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from recimpact.domain import resources
-from recimpact.domain.arns import Scope
-from recimpact.domain.attribution import (
-    LIVE_MAX_AGE_SECONDS,
-    MAX_SOURCES_PER_DATASET_GROUP,
-    SOURCE_NAME_UNDEFINED,
-    CompiledAttribution,
-    compile_attribution,
-    item_columns,
-    metric_parts,
-)
+from recimpact.domain.attribution import item_columns, metric_parts
 from recimpact.domain.errors import ServiceError
-from recimpact.domain.resources import Dataset, DatasetImportJob, MetricAttribution, Schema
+from recimpact.domain.events import interaction_from_record
+from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import Column, DatasetSchema, parse_schema
 from recimpact.engine.base import DataError, Engine, InputFile
 from recimpact.engine.plan import AttributionQuery, report_rows
+from recimpact.services.events import (
+    PreparedEvents,
+    prepare_events,
+    record_imported_events,
+    sources_within_limit,
+)
+from recimpact.services.ingest_targets import IngestTarget, build_target
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
 from recimpact.store.catalog import Catalog
-from recimpact.store.events import EventStore, IngestTx, SeriesKey
+from recimpact.store.events import EventStore, IngestTx
+from recimpact.store.parts import rows_by_time
 
 log = logging.getLogger("recimpact.imports")
 
@@ -140,9 +142,10 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
         if dataset is None:
             raise JobFailed(f"dataset {job.dataset_arn} no longer exists")
         schema_record = tx.get(Schema, dataset.schema_arn)
-        attributions = tx.list(
-            MetricAttribution, Scope(dataset.account, dataset.region), parent=dataset.dataset_group_arn
-        )
+        group = tx.get(DatasetGroup, dataset.dataset_group_arn)
+        if group is None:
+            raise JobFailed(f"dataset group {dataset.dataset_group_arn} no longer exists")
+        target = build_target(tx, group)
     assert schema_record is not None
     schema = parse_schema(schema_record.schema)
     s3 = S3Config(env.s3_endpoint_url, dataset.region)
@@ -162,11 +165,14 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
     try:
         if loaded.rows == 0:
             raise JobFailed(f"{job.data_source['dataLocation']}: no records to import")
-        unit, report = _prepare(
-            env, job, dataset, schema, attributions, part, loaded.columns, received_at, s3, work_dir
-        )
+        unit, report = _prepare(env, job, dataset, target, part, loaded.columns, received_at, s3, work_dir)
         progress.phase = "committing"
-        env.events.submit(unit).result()
+        try:
+            env.events.submit(unit).result()
+        except BaseException:
+            if report is not None:  # the job fails: its report must not say otherwise
+                destinations.remove_file(destinations.parse_location(report), s3)
+            raise
     except BaseException:
         _discard(part)
         raise
@@ -255,16 +261,15 @@ def _prepare(
     env: JobEnvironment,
     job: DatasetImportJob,
     dataset: Dataset,
-    schema: DatasetSchema,
-    attributions: Sequence[MetricAttribution],
+    target: IngestTarget,
     part: Path,
     columns: frozenset[str],
     received_at: float,
     s3: S3Config,
     work_dir: Path,
 ) -> tuple[Any, str | None]:
-    """Everything that can still fail, done; returns the event-store unit that commits the job's effects and
-    where the report went."""
+    """Everything that can still fail on the user's data or destinations, done (the report written); returns the
+    event-store unit that commits the job's effects, and where the report went."""
     group = dataset.dataset_group_arn
     full = job.import_mode == "FULL"
     if dataset.dataset_type in ("ITEMS", "USERS"):
@@ -282,66 +287,53 @@ def _prepare(
     if dataset.dataset_type != "INTERACTIONS":
         return (lambda tx: None), None
 
-    attribution = compile_attribution(attributions[0]) if attributions else None
+    attribution = target.attribution
     base = AttributionQuery(metrics=(), interaction_columns=columns)
     recommendations_csv = _recommendations_csv(env, part, columns, work_dir)
-    sources = set(env.engine.sources(base, [part], recommendations_csv)) - {SOURCE_NAME_UNDEFINED}
-    known = env.events.sources_of(group)
-    added = sources - known
-    if len(known) + len(added) > MAX_SOURCES_PER_DATASET_GROUP:
-        raise JobFailed(
-            f"the import would bring the dataset group to {len(known) + len(added)} unique event attribution "
-            f"sources; at most {MAX_SOURCES_PER_DATASET_GROUP} are allowed"
-        )
+    sources = sorted(env.engine.sources(base, [part], recommendations_csv))
     report: str | None = None
-    live: list[tuple[SeriesKey, float]] = []
-    if attribution is not None:
-        counting = [m for m in attribution.metrics if m.counting_since <= received_at]
-        metrics, labels = metric_parts(counting)
-        items_csv = _items_csv(env, group, metrics, work_dir)
-        if job.publish_attribution_metrics_to_s3 and metrics:
+    if attribution is not None and job.publish_attribution_metrics_to_s3:
+        metrics, labels = metric_parts(m for m in attribution.metrics if m.counting_since <= received_at)
+        if metrics:
+            items_csv = _items_csv(env, group, metrics, work_dir)
             query = AttributionQuery(metrics=metrics, interaction_columns=columns, labels=labels)
             results = env.engine.aggregate(query, [part], items_csv, recommendations_csv)
             rows = combine_ratios(report_rows(query, results))
-            report = write_report(attributions[0], job.import_mode, to_csv(rows), s3)
-        if not full and metrics:
-            live = _live_series(
-                env, attribution, metrics, labels, columns, part, items_csv, recommendations_csv
-            )
+            report = write_report(_attribution(env, attribution.arn), job.import_mode, to_csv(rows), s3)
 
-    def commit(tx: IngestTx) -> None:
-        tx.add_sources(group, sorted(added), received_at)
-        for key, value in live:
-            tx.add_to_series(key, value)
+    if full:  # a FULL import's rows replace the dataset's bulk data; the live series never counts them
 
-    return commit, report
+        def add_sources(tx: IngestTx) -> None:
+            tx.add_sources(group, sources_within_limit(tx, group, sources), received_at)
+
+        return add_sources, report
+
+    def append(tx: IngestTx) -> None:
+        batches = _imported_batches(env, target, part, received_at, work_dir)
+        record_imported_events(tx, target, sources, received_at, batches)
+
+    return append, report
 
 
-def _live_series(
-    env: JobEnvironment,
-    attribution: CompiledAttribution,
-    metrics: tuple[Any, ...],
-    labels: tuple[str, ...],
-    columns: frozenset[str],
-    part: Path,
-    items_csv: Path | None,
-    recommendations_csv: Path | None,
-) -> list[tuple[SeriesKey, float]]:
-    """INCREMENTAL imports feed the live series like PutEvents, leaving out rows older than 14 days."""
-    query = AttributionQuery(
-        metrics=metrics,
-        interaction_columns=columns,
-        min_timestamp=time.time() - LIVE_MAX_AGE_SECONDS,
-        labels=labels,
-    )
-    result = []
-    for idx, source, window, value in env.engine.aggregate(query, [part], items_csv, recommendations_csv):
-        metric = metrics[idx]
-        key = SeriesKey(
-            attribution.series_id, metric.metric_name, metric.event_type, labels[idx], source, window
-        )
-        result.append((key, value))
-    return result
+def _attribution(env: JobEnvironment, arn: str) -> MetricAttribution:
+    with env.catalog.transaction() as tx:
+        found = tx.get(MetricAttribution, arn)
+    if found is None:
+        raise JobFailed(f"metric attribution {arn} no longer exists")
+    return found
+
+
+def _imported_batches(
+    env: JobEnvironment, target: IngestTarget, part: Path, received_at: float, work_dir: Path
+) -> Iterator[PreparedEvents]:
+    """The job's rows as PutEvents' events would be, in event-time order, a batch at a time (in the writer's unit,
+    so that the rows are never all in memory): received when the job was created, their recommendationIds looked
+    up once per batch."""
+    for rows in rows_by_time(part, work_dir):
+        events = [interaction_from_record(row) for row in rows]
+        ids = sorted({e.recommendation_id for e in events if e.recommendation_id})
+        issued = env.events.recommendation_sources(ids) if ids else {}
+        yield prepare_events(env.events, target, events, received_at, issued.get)
 
 
 def _records(engine: Engine, part: Path, id_field: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -26,7 +26,8 @@ class IngestTarget:
     attribution: CompiledAttribution | None
 
 
-def _build(tx: CatalogTx, group: DatasetGroup) -> IngestTarget:
+def build_target(tx: CatalogTx, group: DatasetGroup) -> IngestTarget:
+    """Where data for ``group`` goes, from the catalog as ``tx`` sees it."""
     schemas: dict[str, DatasetSchema] = {}
     datasets: dict[str, str] = {}
     for dataset in tx.list(Dataset, group_scope(group), parent=group.arn):
@@ -71,7 +72,7 @@ def _target(ctx: RequestContext, key: str, find_group_arn: Any, missing: str) ->
             group = tx.get(DatasetGroup, group_arn) if group_arn else None
             if group is None:
                 raise ResourceNotFoundException(missing)
-            target = cache[key] = _build(tx, group)
+            target = cache[key] = build_target(tx, group)
     if (target.account, target.region) != (ctx.scope.account, ctx.scope.region):
         raise ResourceNotFoundException(missing)
     return target

@@ -110,14 +110,18 @@ def exists(location: Location, name: str, s3: S3Config) -> bool:
 def check_writable(location: Location, s3: S3Config, kms_key_arn: str | None = None) -> None:
     """Write and remove a small probe file, as AWS validates a destination when an attribution is created."""
     write_file(location, PROBE_NAME, b"recimpact write check\n", s3, kms_key_arn)
-    target = _join(location, PROBE_NAME)
+    remove_file(_join(location, PROBE_NAME), s3)
+
+
+def remove_file(target: Location, s3: S3Config) -> None:
+    """Remove one file (a written report that must not outlive its failed job, a probe); gone already is fine."""
     try:
         if target.scheme == "file":
             Path(target.key).unlink(missing_ok=True)
         else:
             s3.client().delete_object(Bucket=target.bucket, Key=target.key)
     except (OSError, BotoCoreError, ClientError) as exc:
-        raise DestinationError(f"cannot remove the write check from {target}: {exc}") from exc
+        raise DestinationError(f"cannot remove {target}: {exc}") from exc
 
 
 def list_files(location: Location, s3: S3Config) -> list[Location]:

@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS dataset_groups (
     id  INTEGER PRIMARY KEY,
     arn TEXT NOT NULL UNIQUE
 );
+-- Every interaction the live series has seen, whichever way it came: PutEvents (session_id set, as PutEvents
+-- requires one) and INCREMENTAL imports (session_id NULL), so that an event counts once across both paths.
 CREATE TABLE IF NOT EXISTS events (
     seq                INTEGER PRIMARY KEY,
     group_id           INTEGER NOT NULL,  -- dataset_groups.id: an integer keeps the dedupe indexes small
@@ -109,6 +111,7 @@ CREATE TABLE IF NOT EXISTS exposures (
     user_id      TEXT,
     shown_at     REAL NOT NULL,
     items        INTEGER NOT NULL,
+    received_at  REAL,            -- when recimpact learnt of it (backfills count what the live path left out)
     PRIMARY KEY (group_id, exposure_key)
 ) WITHOUT ROWID;
 -- What each metric's backfills have counted (event time >= since, received before received_before), so that a
@@ -391,7 +394,7 @@ class IngestTx:
         for append in appends:
             wanted.setdefault(append.group, set()).update(append.items)
         for group, items in wanted.items():
-            self._load_items(group, items)
+            self.load_items(group, items)
         for append, new in zip(appends, appended, strict=True):
             append.then(self, new)
 
@@ -425,6 +428,15 @@ class IngestTx:
         series or writes is committed with the events. ``items`` it will look up (``item``) are read beforehand,
         all of the commit's in one statement."""
         self._unit_appends.append(_Append(dataset_group, rows, then, tuple(items)))
+
+    def append_events_now(self, dataset_group: str, rows: Sequence[EventRow]) -> list[bool]:
+        """Append events (``event_row``s) at once, in this unit, except duplicates; returns for each row whether it
+        was appended. For an import job's unit, which appends its rows batch by batch instead of holding them all
+        until the commit's end (``append_events``)."""
+        group = self.group_id(dataset_group)
+        rows = [(group, *row) for row in rows]
+        inserted = insert_rows(self._sql, _INSERT_EVENTS, _EVENT_VALUES, rows)
+        return [True] * len(rows) if inserted == len(rows) else _inserted_among(self._sql, rows, inserted)
 
     def group_id(self, dataset_group: str) -> int:
         found = self._group_ids.get(dataset_group)
@@ -480,7 +492,8 @@ class IngestTx:
             self._sql.execute(_CHANGED, ("sources",))
             self._unit_sources += [(dataset_group, s) for _, s, _ in added]
 
-    def _load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
+    def load_items(self, dataset_group: str, item_ids: Iterable[str]) -> None:
+        """Read the named items into memory in one statement, for ``item`` to find."""
         missing = [i for i in item_ids if (dataset_group, i) not in self._items]
         if len(self._items) + len(missing) > _ITEMS_REMEMBERED:
             self._items.clear()
@@ -540,12 +553,29 @@ class IngestTx:
         series[key] = series.get(key, 0.0) + value
 
     def add_exposure(
-        self, dataset_group: str, key: bytes, source: str, user_id: str | None, shown_at: float, items: int
+        self,
+        dataset_group: str,
+        key: bytes,
+        source: str,
+        user_id: str | None,
+        shown_at: float,
+        items: int,
+        received_at: float | None = None,
     ) -> bool:
-        """Record that ``source`` showed ``items`` items; False if this exposure was recorded before."""
+        """Record that ``source`` showed ``items`` items (learnt of at ``received_at``, by default when they were
+        shown: a recommendation recimpact served); False if this exposure was recorded before."""
         cursor = self._sql.execute(
-            "INSERT OR IGNORE INTO exposures VALUES (?, ?, ?, ?, ?, ?)",
-            (self.group_id(dataset_group), key, source, user_id, shown_at, items),
+            "INSERT OR IGNORE INTO exposures (group_id, exposure_key, source, user_id, shown_at, items, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.group_id(dataset_group),
+                key,
+                source,
+                user_id,
+                shown_at,
+                items,
+                shown_at if received_at is None else received_at,
+            ),
         )
         return cursor.rowcount == 1
 
@@ -768,11 +798,57 @@ def _event_value_sql(aggregate: MetricExpression) -> tuple[str, list[Any]]:
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
-    """Columns added since a data directory was created (SQLite adds a column without rewriting the table)."""
+    """What changed since a data directory was created: columns added (SQLite adds a column without rewriting the
+    table), and content keys computed by an earlier definition (``PRAGMA user_version`` says which)."""
     have = {row[1] for row in conn.execute("PRAGMA table_info(recommendations)")}
     for column in ("dataset_group", "user_id", "items"):
         if column not in have:
             conn.execute(f"ALTER TABLE recommendations ADD COLUMN {column} TEXT")
+    if "received_at" not in {row[1] for row in conn.execute("PRAGMA table_info(exposures)")}:
+        conn.execute("ALTER TABLE exposures ADD COLUMN received_at REAL")
+        conn.execute("UPDATE exposures SET received_at = shown_at")
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version < _CONTENT_KEY_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        _rekey(conn)
+        conn.execute(f"PRAGMA user_version = {_CONTENT_KEY_VERSION}")
+        conn.execute("COMMIT")
+
+
+# 1: the key of the Interactions record (no sessionId for a known user), so imported rows and events match.
+_CONTENT_KEY_VERSION = 1
+
+
+def _rekey(conn: sqlite3.Connection) -> None:
+    """Every stored event's content key by today's definition (``Interaction``), so that an event stored before an
+    upgrade still dedupes what arrives after it. Where two stored events are one by today's rule, the later keeps
+    its old key (both were counted when they arrived; neither is counted again)."""
+    last = 0
+    while True:
+        rows = conn.execute(
+            "SELECT seq, event_type, sent_at, session_id, user_id, event_value, item_id, recommendation_id,"
+            " attribution_source, impression, properties FROM events WHERE seq > ? ORDER BY seq LIMIT 10000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            return
+        keys = []
+        for seq, event_type, sent_at, session, user, value, item, rid, source, impression, props in rows:
+            event = Interaction(
+                event_type=event_type,
+                sent_at=sent_at,
+                session_id=session,
+                user_id=user,
+                event_value=value,
+                item_id=item,
+                recommendation_id=rid,
+                attribution_source=source,
+                impression=tuple(json.loads(impression)) if impression else (),
+                properties=json.loads(props) if props else {},
+            )
+            keys.append((event.content_key, seq))
+        conn.executemany("UPDATE OR IGNORE events SET content_key = ? WHERE seq = ?", keys)
+        last = rows[-1][0]
 
 
 class EventStore:
@@ -961,7 +1037,8 @@ class EventStore:
         return self._stream(
             "SELECT e.user_id, e.item_id, e.event_type, e.sent_at FROM events e"
             " JOIN dataset_groups g ON g.id = e.group_id"
-            " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL",
+            # Imported rows (no session) are read from the import jobs' own files, which FULL imports replace.
+            " WHERE g.arn = ? AND e.user_id IS NOT NULL AND e.item_id IS NOT NULL AND e.session_id IS NOT NULL",
             (dataset_group,),
         )
 
@@ -973,6 +1050,15 @@ class EventStore:
             " e.source FROM events e JOIN dataset_groups g ON g.id = e.group_id"
             " WHERE g.arn = ? AND e.sent_at >= ? AND e.sent_at < ?",
             (dataset_group, since, until),
+        )
+
+    def stored_exposures(self, dataset_group: str, since: float) -> Iterator[tuple[Any, ...]]:
+        """(source, shown at, received at, items shown) of a group's exposures shown from ``since`` on
+        (backfills)."""
+        return self._stream(
+            "SELECT x.source, x.shown_at, x.received_at, x.items FROM exposures x"
+            " JOIN dataset_groups g ON g.id = x.group_id WHERE g.arn = ? AND x.shown_at >= ?",
+            (dataset_group, since),
         )
 
     def coverage(self, series_id: str, metric_name: str) -> tuple[float, float] | None:

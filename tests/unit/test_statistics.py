@@ -8,7 +8,7 @@ import random
 import statistics
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from recimpact.domain.errors import InvalidInputException
@@ -453,6 +453,16 @@ summaries = st.builds(
     SampleSummary(n=2, sum_x=2.0, sum_x2=2.0),
     MetricKind.MEAN,
 )
+@example(  # a denominator sum whose mean underflows to zero (found by this test with a random seed)
+    SampleSummary(n=0),
+    SampleSummary(n=2, sum_y=5e-324),
+    MetricKind.RATIO,
+)
+@example(  # the same denominator against a normal baseline, and a cross-product no data could give
+    SampleSummary(n=3, sum_x=3.0, sum_y=6.0, sum_x2=5.0, sum_y2=14.0, sum_xy=8.0),
+    SampleSummary(n=2, sum_x=1.0, sum_y=5e-324, sum_x2=1.0, sum_xy=1e300),
+    MetricKind.RATIO,
+)
 def test_any_summaries_give_a_comparison_never_an_exception(
     a: SampleSummary, b: SampleSummary, kind: MetricKind
 ) -> None:
@@ -465,3 +475,42 @@ def test_any_summaries_give_a_comparison_never_an_exception(
         assert any("no lift intervals" in warning for warning in result.warnings)
     for p_value in (result.p_value, result.sequential_p_value):
         assert p_value is None or 0 <= p_value <= 1
+
+
+@given(kinds_and_units, st.integers(-480, 480), st.integers(-480, 480))
+@example((MetricKind.RATIO, [(1, 2), (3, 5), (0, 1)], [(2, 2), (1, 1)]), 0, -470)
+def test_rescaling_by_powers_of_two_rescales_value_and_variance_exactly(
+    case: tuple[MetricKind, Units, Units], shift_x: int, shift_y: int
+) -> None:
+    """Multiplying every x by 2^i and every y by 2^j changes no bit of any sum's mantissa, so the estimate must
+    scale exactly: the value by 2^(i−j), the variance by 2^(2(i−j)), however small or large the sums become (a
+    denominator whose square is below the float range is the case this guards)."""
+    kind, units, _ = case
+    if kind is MetricKind.MEAN:
+        shift_y = 0  # y is the constant 1 of a mean metric
+    assume(abs(shift_x - shift_y) <= 400)  # a variance scaled by 2^(2·400) is still a float
+    plain, problems = estimate(SampleSummary.from_units(units), kind)
+    shifted_units = [(math.ldexp(x, shift_x), math.ldexp(y, shift_y)) for x, y in units]
+    shifted, shifted_problems = estimate(SampleSummary.from_units(shifted_units), kind)
+    assert plain is not None
+    assert shifted is not None, shifted_problems
+    assert (problems, shifted_problems) == ([], [])
+    shift = shift_x - shift_y
+    assert shifted.value == math.ldexp(plain.value, shift)
+    assert plain.variance is not None
+    assert shifted.variance is not None
+    expected = math.ldexp(plain.variance, 2 * shift)
+    if expected == 0 or abs(expected) < 2**-1000:
+        assert shifted.variance == pytest.approx(expected, abs=2**-1000)  # below the normal range: rounded
+    else:
+        assert shifted.variance == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_denominator_too_close_to_zero_is_not_estimable_rather_than_an_error() -> None:
+    result = compare(
+        SampleSummary.from_units([(1, 2), (2, 3), (0, 1)]),
+        SampleSummary(n=2, sum_x=0.0, sum_y=5e-324, sum_x2=1.0, sum_y2=1.0, sum_xy=0.5),
+        MetricKind.RATIO,
+    )
+    assert result.difference_ci is None
+    assert any("too close to zero" in warning for warning in result.warnings)

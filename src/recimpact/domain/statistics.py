@@ -121,7 +121,7 @@ class Estimate:
     """A source's metric value and the sampling variance of that value (not of one user's value)."""
 
     value: float
-    variance: float | None  # None when fewer than 2 users
+    variance: float | None  # None when fewer than 2 users; inf when beyond the float range (not estimable)
 
 
 @dataclass(frozen=True)
@@ -169,29 +169,74 @@ def estimate(summary: SampleSummary, kind: MetricKind) -> tuple[Estimate | None,
         variance = (s²ₓ − 2 r sₓᵧ + r² s²ᵧ) / (n ȳ²),
     with sₓᵧ = (Σxy − Σx Σy / n) / (n − 1). Equivalently the variance of the per-user linearised values
     (xᵢ − r yᵢ) / ȳ, divided by n.
+
+    The variance is computed on x and y rescaled by powers of two so that their sums are near 1 (exact in binary
+    floating point), then scaled back: squares and products of tiny or huge sums (a denominator of 1e-170, whose
+    square underflows to zero) neither underflow nor overflow on the way. A value or variance that is itself beyond
+    the float range is reported as not estimable, never raised.
     """
     if summary.n <= 0:
         return None, ["no units"]
     if not summary.is_finite():
         return None, ["sums are not finite numbers"]
     n = summary.n
-    mean_x = summary.sum_x / n
     if kind is MetricKind.MEAN:
-        value = mean_x
+        value = summary.sum_x / n
     else:
         if summary.sum_y == 0:
             return None, ["denominator is zero"]
         value = summary.sum_x / summary.sum_y
+    if not math.isfinite(value):
+        return None, ["the value is beyond the floating-point range: not estimable"]
     if n < 2:
         return Estimate(value, None), []
-    var_x = max(0.0, (summary.sum_x2 - summary.sum_x * mean_x) / (n - 1))
+    ex = _unit_exponent(summary.sum_x, summary.sum_x2)
+    x, x2 = _scaled(summary.sum_x, -ex), _scaled(summary.sum_x2, -2 * ex)
+    var_x = max(0.0, (x2 - x * (x / n)) / (n - 1))
     if kind is MetricKind.MEAN:
-        return Estimate(value, var_x / n), []
-    mean_y = summary.sum_y / n
-    var_y = max(0.0, (summary.sum_y2 - summary.sum_y * mean_y) / (n - 1))
-    cov_xy = (summary.sum_xy - summary.sum_x * mean_y) / (n - 1)
-    unit_variance = max(0.0, var_x - 2 * value * cov_xy + value * value * var_y) / mean_y / mean_y
-    return Estimate(value, unit_variance / n), []
+        return _estimate_or_problem(value, _scaled(var_x / n, 2 * ex))
+    ey = _unit_exponent(summary.sum_y, summary.sum_y2)
+    y, y2 = _scaled(summary.sum_y, -ey), _scaled(summary.sum_y2, -2 * ey)
+    # |Σxy| ≤ √(Σx² Σy²) holds for any data (Cauchy-Schwarz); clamping keeps sums that are not from data finite.
+    bound = math.sqrt(max(0.0, x2) * max(0.0, y2))
+    xy = max(-bound, min(bound, _scaled(summary.sum_xy, -ex - ey)))
+    mean_y = y / n
+    if mean_y == 0:  # the denominator's mean is below the float range at the scale of its spread
+        return Estimate(value, math.inf), ["the denominator is too close to zero: no variance"]
+    ratio = x / y
+    var_y = max(0.0, (y2 - y * mean_y) / (n - 1))
+    cov_xy = (xy - x * mean_y) / (n - 1)
+    linearised = var_x - 2 * ratio * cov_xy + ratio * ratio * var_y
+    if not math.isfinite(linearised):
+        return Estimate(value, math.inf), ["the variance is beyond the floating-point range: no variance"]
+    unit_variance = max(0.0, linearised) / mean_y / mean_y
+    # r = r' · 2^(ex − ey), so Var(r) = Var(r') · 2^(2(ex − ey)).
+    return _estimate_or_problem(value, _scaled(unit_variance / n, 2 * (ex - ey)))
+
+
+_MAX_RESCALE = 1000  # 2^±1000 stays a normal float, so the scale factors themselves are exact
+
+
+def _unit_exponent(total: float, total_of_squares: float) -> int:
+    """The binary exponent e of the larger of |Σv| and √Σv²: v · 2^-e has sums at most 1."""
+    largest = max(abs(total), math.sqrt(max(0.0, total_of_squares)))
+    if largest == 0 or not math.isfinite(largest):
+        return 0
+    return max(-_MAX_RESCALE, min(_MAX_RESCALE, math.frexp(largest)[1]))
+
+
+def _scaled(value: float, exponent: int) -> float:
+    """value · 2^exponent; ±inf past the float range (``math.ldexp`` raises there)."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _estimate_or_problem(value: float, variance: float) -> tuple[Estimate, list[str]]:
+    if math.isfinite(variance):
+        return Estimate(value, variance), []
+    return Estimate(value, math.inf), ["the variance is beyond the floating-point range: no variance"]
 
 
 def sequential_rho(alpha: float, planned_units: float) -> float:

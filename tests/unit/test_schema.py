@@ -159,6 +159,24 @@ def test_invalid_schemas_are_refused(text: str, message: str) -> None:
         parse_schema(text)
 
 
+DEEP_DOC = json.dumps({"type": "record", "name": "X", "fields": [{"name": "A", "type": "string"}]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Under CreateSchema's 20,000 characters, far over the decoder's recursion limit; the last a valid record
+        # with a deep extra member.
+        "[" * 5000 + "]" * 5000,
+        '{"a":' * 3000 + "1" + "}" * 3000,
+        DEEP_DOC[:-1] + ', "doc": ' + "[" * 4000 + "]" * 4000 + "}",
+    ],
+)
+def test_nesting_too_deep_to_decode_is_invalid_input(text: str) -> None:
+    with pytest.raises(InvalidInputException, match="nested too deeply"):
+        parse_schema(text)
+
+
 def test_duplicate_error_names_the_field() -> None:
     with pytest.raises(InvalidInputException, match="PRICE is declared more than once"):
         parse_schema(record({"name": "price", "type": "float"}, {"name": "PRICE", "type": "float"}))

@@ -77,12 +77,23 @@ class DatasetSchema:
         return next((c for c in self.columns if c.name.upper() == wanted), None)
 
 
+def load_json_text(text: str, what: str) -> Any:
+    """A JSON document that arrived inside a string (a schema, ``properties``), or InvalidInputException.
+
+    Python's decoder recurses once per nesting level and raises RecursionError past the interpreter's limit (about
+    a thousand levels, fewer on a deep stack), well within the length a member may have (CreateSchema allows 20,000
+    characters): that is bad input like any other, not a failure of the server."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInputException(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise InvalidInputException(f"{what} is nested too deeply to decode") from None
+
+
 def parse_schema(text: str) -> DatasetSchema:
     """Parse and check an Avro record schema; raise InvalidInputException naming the first problem."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInputException(f"Schema is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    doc = load_json_text(text, "Schema")
     if not isinstance(doc, dict) or doc.get("type") != "record":
         raise InvalidInputException('Schema must be an Avro record: {"type": "record", "fields": [...]}')
     if not isinstance(doc.get("name"), str) or not _FIELD_NAME.fullmatch(doc["name"]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
@@ -69,6 +70,30 @@ def test_empty_body_is_an_empty_request(body: bytes) -> None:
 def test_undecodable_bodies_are_invalid_input(body: bytes) -> None:
     with pytest.raises(InvalidInputException, match="not valid JSON"):
         parse_request(operation("ListMetricAttributions"), body)
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        (b'{"name": "file-\\udcff"}', "'name'"),  # an escaped lone low surrogate, as JSON writes it
+        (b'{"name": "a\\ud800b"}', "'name'"),  # a high surrogate with no low one after it
+        (b'{"name": "x", "tags": [{"tagKey": "k\\udfff", "tagValue": "v"}]}', "'tags.1.member.tagKey'"),
+        (b'{"name": "x", "unknown": {"\\ud800": 1}}', "Key at 'unknown'"),
+        (b'{"name": "file-\xed\xb3\xbf"}', "not valid JSON"),  # the same surrogate, encoded as UTF-8 bytes
+    ],
+)
+def test_lone_surrogates_are_invalid_input(body: bytes, path: str) -> None:
+    """Text that is not Unicode cannot be stored (SQLite and every file format write UTF-8), so it is refused
+    where it arrives, whichever member carries it."""
+    with pytest.raises(InvalidInputException, match=re.escape(path)):
+        parse_request(operation("CreateDatasetGroup"), body)
+
+
+def test_surrogate_pairs_and_escaped_backslashes_are_text() -> None:
+    event = b'{"eventType": "View", "sentAt": 1, "itemId": "\\ud83d\\ude00", "eventId": "\\\\ud800"}'
+    body = b'{"trackingId": "t", "sessionId": "s", "eventList": [' + event + b"]}"
+    params = parse_request(operation("PutEvents", EVENTS), body)
+    assert (params["eventList"][0]["itemId"], params["eventList"][0]["eventId"]) == ("\U0001f600", "\\ud800")
 
 
 def test_body_that_is_not_an_object() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import uuid
 from typing import Any
 
@@ -28,12 +29,56 @@ def parse_request(operation: Any, body: bytes) -> dict[str, Any]:
     if not body.strip():
         params: Any = {}
     else:
-        # ValueError: JSONDecodeError, UnicodeDecodeError, integers over Python's 4300 digits; RecursionError: nesting.
+        # UnicodeDecodeError: not UTF-8, which AWS requires (and ``json.loads`` of bytes would also read UTF-16
+        # and UTF-8-encoded surrogates); ValueError: JSONDecodeError, integers over Python's 4300 digits;
+        # RecursionError: nesting.
         try:
-            params = json.loads(body)
+            text = body.decode("utf-8")
+            params = json.loads(text)
         except (ValueError, RecursionError) as exc:
             raise InvalidInputException(f"The request body is not valid JSON: {exc}") from None
+        if _ESCAPED_SURROGATE.search(text):
+            refuse_lone_surrogates(params)
     return validate_input(operation.input_shape, params)
+
+
+# JSON may escape a UTF-16 surrogate (``\udcff``) that has no partner, and ``json`` decodes it to a str that no
+# encoder will write: it would fail at the store, far from the request. Only bodies holding such an escape are
+# walked, so the common request pays for one regex search.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def refuse_lone_surrogates(document: Any) -> None:
+    """Raise InvalidInputException naming the first string (value or key) holding an unpaired surrogate. The
+    walk is iterative: the document may be nested as deeply as the JSON decoder allows."""
+    pending: list[tuple[str, Any]] = [("", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                raise _not_unicode("Value", path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not _is_unicode(key):
+                    raise _not_unicode("Key", path)
+                pending.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{index + 1}.member", item) for index, item in enumerate(value))
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(what: str, path: str) -> InvalidInputException:
+    return InvalidInputException(
+        f"1 validation error detected: {what} at '{path}' failed to satisfy constraint: "
+        "Member must be Unicode text (it holds an unpaired UTF-16 surrogate)"
+    )
 
 
 def serialize(shape: Any, value: Any) -> Any:

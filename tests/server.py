@@ -94,7 +94,7 @@ class ServerProcess:
             region_name=region,
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
-            config=Config(retries={"max_attempts": 1}, **config),
+            config=Config(**{"retries": {"max_attempts": 1}, **config}),
         )
 
     def __enter__(self) -> ServerProcess:

@@ -493,15 +493,22 @@ def test_one_hundred_sources_then_the_101st_exceeds_the_limit(tracked: Tracked) 
     assert len(before) == 101
     assert sum(row[2] for row in before) == 102.0
 
-    with pytest.raises(ClientError) as info:
-        tracked.put(
-            event("View", ts + 300, source="src-000"),
-            event("View", ts + 301, event_id="new", source="src-100"),
-            event("View", ts + 302),
-        )
     # InvalidInputException, which personalize-events models (botocore raises its class) and no retry mode
-    # retries; the LimitExceededException of the control plane is not in this service's model.
-    assert isinstance(info.value, tracked.events.exceptions.InvalidInputException)
+    # retries; the LimitExceededException of the control plane is not in this service's model, and boto3's
+    # standard and adaptive modes retry that code as throttling.
+    retrying = tracked.server.client("personalize-events", retries={"mode": "standard", "max_attempts": 5})
+    with pytest.raises(ClientError) as info:
+        retrying.put_events(
+            trackingId=tracked.tracking_id,
+            userId="u1",
+            sessionId="s1",
+            eventList=[
+                event("View", ts + 300, source="src-000"),
+                event("View", ts + 301, event_id="new", source="src-100"),
+                event("View", ts + 302),
+            ],
+        )
+    assert isinstance(info.value, retrying.exceptions.InvalidInputException)
     assert "limit of 100 unique event attribution sources" in info.value.response["Error"]["Message"]
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert info.value.response["ResponseMetadata"]["RetryAttempts"] == 0

@@ -32,6 +32,7 @@ from recimpact.wire.access_log import with_access_log
 from recimpact.wire.auth import Authenticator, HttpRequest
 from recimpact.wire.limits import body_limit, read_body
 from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, rest_routes, service_model
+from recimpact.wire.pagination import TokenBinding
 from recimpact.wire.protocol import error_response, parse_request, success_response
 
 log = logging.getLogger("recimpact.wire")
@@ -57,11 +58,16 @@ async def invoke(
             raise UnknownOperationException(f"Operation {operation_name} is not supported by recimpact")
         operation = model.operation_model(operation_name)
         params = parse_request(operation, request.body)
+        binding = TokenBinding.of(service, operation, params)
+        if binding is not None:
+            params = binding.unwrap(params)
         ctx = runtime.context(caller)
         if inspect.iscoroutinefunction(handler):
             result = await handler(ctx, params)
         else:
             result = await run_in_threadpool(handler, ctx, params)
+        if binding is not None:
+            result = binding.wrap(result)
         return success_response(service, operation, result)
     except ServiceError as error:
         return error_response(service, error)

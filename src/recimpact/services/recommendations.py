@@ -22,8 +22,13 @@ from recimpact.services.ingest_targets import IngestTarget, for_group
 from recimpact.services.registry import RUNTIME, Params, operation
 from recimpact.store.events import IngestTx
 
+# personalize-runtime's model documents what its shapes cannot say: numResults "The default is 25. If you are
+# including metadata in recommendations, the maximum is 50. Otherwise, the maximum is 500", and metadataColumns
+# "The map key is ITEMS ... The maximum number of columns you can provide is 10".
 DEFAULT_RESULTS = 25
 MAX_RESULTS = 500
+MAX_RESULTS_WITH_METADATA = 50
+MAX_METADATA_COLUMNS = 10
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, 
     recommender_arn, campaign_arn = params.get("recommenderArn"), params.get("campaignArn")
     if bool(recommender_arn) == bool(campaign_arn):
         raise InvalidInputException("Specify exactly one of recommenderArn and campaignArn")
+    _check_counts(params)
     arn = recommender_arn or campaign_arn
     assert arn is not None
     # The lookups may touch the catalog and the model file: on a worker thread, never on the event loop.
@@ -119,6 +125,24 @@ async def get_recommendations(ctx: RequestContext, params: Params) -> dict[str, 
     return {"itemList": item_list, "recommendationId": recommendation_id}
 
 
+def _check_counts(params: Params) -> None:
+    """The limits the model documents in prose, checked with the shapes' before any resource is looked up."""
+    metadata = params.get("metadataColumns") or {}
+    unknown = sorted(set(metadata) - {"ITEMS"})
+    if unknown:
+        raise InvalidInputException(f"metadataColumns takes the key ITEMS only, not {unknown[0]!r}")
+    columns = metadata.get("ITEMS") or []
+    if len(columns) > MAX_METADATA_COLUMNS:
+        raise InvalidInputException(
+            f"metadataColumns names {len(columns)} columns; at most {MAX_METADATA_COLUMNS} can be returned"
+        )
+    limit = MAX_RESULTS_WITH_METADATA if columns else MAX_RESULTS
+    count = params.get("numResults", DEFAULT_RESULTS)
+    if count > limit:
+        with_metadata = " with metadataColumns" if columns else ""
+        raise InvalidInputException(f"numResults must be at most {limit}{with_metadata}, got {count}")
+
+
 def _recommend(
     ctx: RequestContext, params: Params, arn: str
 ) -> tuple[list[dict[str, Any]], Serving, IngestTarget]:
@@ -137,10 +161,7 @@ def _recommend(
         raise ResourceNotFoundException(f"Resource {params['filterArn']} does not exist.")
     if params.get("promotions"):
         raise InvalidInputException("promotions are not supported")
-    count = params.get("numResults", DEFAULT_RESULTS)
-    if count > MAX_RESULTS:
-        raise InvalidInputException(f"numResults must be at most {MAX_RESULTS}")
-    ranked = _model(ctx, serving).recommend(user_id, item_id, count)
+    ranked = _model(ctx, serving).recommend(user_id, item_id, params.get("numResults", DEFAULT_RESULTS))
     item_list: list[dict[str, Any]] = [{"itemId": item, "score": score} for item, score in ranked]
     columns = (params.get("metadataColumns") or {}).get("ITEMS")
     if columns:

@@ -289,3 +289,96 @@ def test_region_comes_from_the_client(server: ServerProcess, personalize: Any) -
     home = personalize.create_dataset_group(name=name)["datasetGroupArn"]
     assert home == f"{ACCOUNT_PREFIX}:dataset-group/{name}"
     assert home not in _all_group_arns(europe)
+
+
+# --- bad input found by trying it as users would (issue 17) --------------------------------------------------------
+
+
+def test_lone_surrogate_in_an_event_is_invalid_input_and_not_retried(
+    server: ServerProcess, group: Group
+) -> None:
+    personalize = server.client("personalize")
+    tracking_id = personalize.create_event_tracker(name=unique("t"), datasetGroupArn=group.arn)["trackingId"]
+    event = '{"eventType": "View", "itemId": "file-\\udcff", "sentAt": 1700000000}'
+    body = f'{{"trackingId": "{tracking_id}", "sessionId": "s", "eventList": [{event}]}}'.encode()
+    result = raw_post(server, "/events", body, {"Content-Type": "application/json"})
+    message = assert_error(result, "InvalidInputException")["message"]
+    assert "eventList.1.member.itemId" in message
+
+
+def test_schema_nested_deeper_than_the_decoder_recurses_is_invalid_input(personalize: Any) -> None:
+    name = unique("s")
+    with pytest.raises(personalize.exceptions.InvalidInputException, match="nested too deeply"):
+        personalize.create_schema(name=name, schema="[" * 5000 + "]" * 5000)
+    assert name not in {s["name"] for s in personalize.list_schemas()["schemas"]}
+
+
+RECOMMENDER = f"{ACCOUNT_PREFIX}:recommender/none"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"numResults": 51, "metadataColumns": {"ITEMS": ["PRICE"]}}, "at most 50 with metadataColumns"),
+        ({"numResults": 501}, "at most 500"),
+        ({"metadataColumns": {"ITEMS": [f"C{i}" for i in range(11)]}}, "at most 10"),
+        ({"metadataColumns": {"USERS": ["AGE"]}}, "ITEMS only"),
+    ],
+)
+def test_limits_the_runtime_model_documents_in_prose(
+    server: ServerProcess, params: dict[str, Any], message: str
+) -> None:
+    """Checked before the recommender is looked up, as every other input constraint."""
+    runtime = server.client("personalize-runtime")
+    with pytest.raises(runtime.exceptions.InvalidInputException, match=message):
+        runtime.get_recommendations(recommenderArn=RECOMMENDER, **params)
+
+
+@pytest.mark.parametrize(
+    "params", [{"numResults": 50, "metadataColumns": {"ITEMS": ["PRICE"]}}, {"numResults": 500}]
+)
+def test_limits_themselves_are_accepted(server: ServerProcess, params: dict[str, Any]) -> None:
+    runtime = server.client("personalize-runtime")
+    with pytest.raises(runtime.exceptions.ResourceNotFoundException):
+        runtime.get_recommendations(recommenderArn=RECOMMENDER, **params)
+
+
+def _first_token(page: dict[str, Any]) -> str:
+    token = page.get("nextToken")
+    assert isinstance(token, str)
+    return token
+
+
+def test_a_next_token_is_refused_by_another_operation(personalize: Any, group: Group) -> None:
+    for _ in range(2):
+        personalize.create_dataset_group(name=unique("dg"))
+    token = _first_token(personalize.list_dataset_groups(maxResults=1))
+    for call in (
+        lambda: personalize.list_schemas(nextToken=token),
+        lambda: personalize.list_datasets(datasetGroupArn=group.arn, nextToken=token),
+        lambda: personalize.list_recipes(nextToken=token),
+        lambda: personalize.list_metric_attributions(nextToken=token),
+    ):
+        with pytest.raises(personalize.exceptions.InvalidNextTokenException):
+            call()
+
+
+def test_a_next_token_is_refused_for_another_listing_of_the_same_operation(personalize: Any) -> None:
+    first, second = Group(personalize), Group(personalize)
+    token = _first_token(personalize.list_datasets(datasetGroupArn=first.arn, maxResults=1))
+    with pytest.raises(personalize.exceptions.InvalidNextTokenException):
+        personalize.list_datasets(datasetGroupArn=second.arn, nextToken=token)
+    with pytest.raises(personalize.exceptions.InvalidNextTokenException):
+        personalize.list_datasets(nextToken=token)  # every dataset of the account is another listing too
+    # The same listing takes it, with any page size.
+    rest = personalize.list_datasets(datasetGroupArn=first.arn, nextToken=token, maxResults=5)["datasets"]
+    assert [d["datasetArn"] for d in rest] == [first.interactions_dataset]
+
+
+def test_a_next_token_with_one_character_changed_is_refused(personalize: Any) -> None:
+    for _ in range(2):
+        personalize.create_schema(name=unique("s"), schema=json.dumps(INTERACTIONS_SCHEMA))
+    token = _first_token(personalize.list_schemas(maxResults=1))
+    changed = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    with pytest.raises(personalize.exceptions.InvalidNextTokenException):
+        personalize.list_schemas(nextToken=changed)

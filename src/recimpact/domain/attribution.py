@@ -194,13 +194,32 @@ def exposure_contributions(
     return result
 
 
-def counted_live(metric: CompiledMetric, event_type: str, sent_at: float, received_at: float) -> bool:
-    """Whether the live path counted this event toward ``metric`` when it arrived."""
+def counted_live(metric: CompiledMetric, event_type: str | None, sent_at: float, received_at: float) -> bool:
+    """Whether the live path counted this event (or, with no event type, this exposure) toward ``metric`` when it
+    arrived."""
     return (
-        event_type.upper() == metric.event_type
+        (event_type is None or event_type.upper() == metric.event_type)
         and received_at >= metric.counting_since
         and received_at - sent_at <= LIVE_MAX_AGE_SECONDS
     )
+
+
+def _left_to_backfill(
+    metric: CompiledMetric,
+    event_type: str | None,
+    sent_at: float,
+    received_at: float,
+    target: Mapping[str, Coverage],
+    done: Mapping[str, Coverage | None],
+) -> bool:
+    """The live path skipped it (received before the metric existed, or more than 14 days late), it lies in the
+    region this backfill covers (``target``, by metric name), and no earlier backfill covered it (``done``)."""
+    if not target[metric.metric_name].holds(sent_at, received_at):
+        return False
+    previous = done.get(metric.metric_name)
+    if previous is not None and previous.holds(sent_at, received_at):
+        return False
+    return not counted_live(metric, event_type, sent_at, received_at)
 
 
 @dataclass(frozen=True)
@@ -231,25 +250,42 @@ def backfill_contributions(
     done: Mapping[str, Coverage | None],
 ) -> list[Contribution]:
     """(metric, function label, window start, value) for each metric this stored event should count toward but does
-    not yet (exposures are not backfilled): the
-    live path skipped it (received before the metric existed, or more than 14 days late), it lies in the region
-    this backfill covers (``target``, by metric name) and no earlier backfill covered it (``done``)."""
+    not yet (``_left_to_backfill``)."""
     event_type = event.event_type.upper()
     result = []
     for metric in attribution.metrics:
         if metric.event_type != event_type:
             continue
-        if not target[metric.metric_name].holds(event.sent_at, received_at):
-            continue
-        previous = done.get(metric.metric_name)
-        if previous is not None and previous.holds(event.sent_at, received_at):
-            continue
-        if counted_live(metric, event.event_type, event.sent_at, received_at):
+        if not _left_to_backfill(metric, event_type, event.sent_at, received_at, target, done):
             continue
         for label, aggregate in metric.parts():
             value = metric_value(aggregate, event, item)
             if value is not None:
                 result.append((metric, label, window_start(event.sent_at), value))
+    return result
+
+
+def backfill_exposure_contributions(
+    attribution: CompiledAttribution,
+    shown_at: float,
+    received_at: float,
+    items_shown: int,
+    target: Mapping[str, Coverage],
+    done: Mapping[str, Coverage | None],
+) -> list[Contribution]:
+    """What a stored exposure adds to the IMPRESSIONCOUNT() aggregates it should count toward but does not yet,
+    whatever the metric's event type: the denominators of click-through rates, backfilled with their numerators."""
+    if items_shown <= 0:
+        return []
+    result = []
+    for metric in attribution.metrics:
+        if not metric.expression.counts_impressions:
+            continue
+        if not _left_to_backfill(metric, None, shown_at, received_at, target, done):
+            continue
+        for label, aggregate in metric.parts():
+            if aggregate.function == "impressioncount":
+                result.append((metric, label, window_start(shown_at), float(items_shown)))
     return result
 
 

@@ -3,7 +3,9 @@
 AWS counts an event toward a metric only if it arrived after the metric existed (and within 14 days of its
 timestamp). Teams that add an attribution to an existing shop lose that history. recimpact keeps every event, so a
 backfill can add what the live path skipped — for event times from ``since`` on — to the same 15-minute series (and
-so to CloudWatch, unless told not to), and write a report of the windows it covers. What each metric's backfills
+so to CloudWatch, unless told not to), and write a report of the windows it covers. Exposures (the items sources
+showed, which IMPRESSIONCOUNT() counts) are backfilled with the events, so a click-through rate's denominator
+never lags its numerator. What each metric's backfills
 have counted (event time from ``since``, received before the backfill) is recorded in the same transaction as the
 counts, so a repeated or overlapping backfill adds only what is still missing, and live ingest never overlaps it
 (it counts exactly the events backfills skip).
@@ -20,6 +22,7 @@ from recimpact.domain.attribution import (
     CompiledAttribution,
     Coverage,
     backfill_contributions,
+    backfill_exposure_contributions,
     compile_attribution,
     item_columns,
     window_start,
@@ -44,6 +47,7 @@ SETTLE_SECONDS = 5.0
 class BackfillResult:
     events_scanned: int
     events_counted: int
+    exposures_counted: int  # recommendations served and impression lists, for IMPRESSIONCOUNT()
     windows_updated: int
     coverage: dict[str, Coverage]  # metric name → what its backfills have now counted
     report: str | None
@@ -52,6 +56,7 @@ class BackfillResult:
         return {
             "eventsScanned": self.events_scanned,
             "eventsCounted": self.events_counted,
+            "exposuresCounted": self.exposures_counted,
             "windowsUpdated": self.windows_updated,
             "coverage": {
                 name: {"since": c.since, "receivedBefore": c.received_before}
@@ -84,7 +89,7 @@ def run_backfill(
     target = {name: Coverage(since, now - SETTLE_SECONDS).union(prev) for name, prev in done.items()}
     items = _items(ctx, compiled)
     contributions: dict[SeriesKey, float] = {}
-    scanned = counted = 0
+    scanned = counted = exposures = 0
     oldest = min(c.since for c in target.values())
     for event_type, sent_at, received_at, user, item_id, value, props, source in ctx.events.stored_events(
         compiled.dataset_group_arn, oldest, math.inf
@@ -104,6 +109,16 @@ def run_backfill(
             key = SeriesKey(series_id, metric.metric_name, metric.event_type, label, source, window)
             contributions[key] = contributions.get(key, 0.0) + amount
 
+    if compiled.counts_impressions:
+        for source, shown_at, received_at, shown in ctx.events.stored_exposures(
+            compiled.dataset_group_arn, oldest
+        ):
+            found = backfill_exposure_contributions(compiled, shown_at, received_at, shown, target, done)
+            exposures += bool(found)
+            for metric, label, window, amount in found:
+                key = SeriesKey(series_id, metric.metric_name, metric.event_type, label, source, window)
+                contributions[key] = contributions.get(key, 0.0) + amount
+
     def commit(tx: IngestTx) -> None:
         if any(tx.coverage(series_id, name) != span for name, span in stored.items()):
             raise _Conflict
@@ -119,7 +134,7 @@ def run_backfill(
             f"Another backfill of {attribution.arn} finished while this one ran; run it again"
         ) from None
     written = _report(ctx, attribution, since) if report else None
-    return BackfillResult(scanned, counted, len(contributions), target, written)
+    return BackfillResult(scanned, counted, exposures, len(contributions), target, written)
 
 
 def _items(ctx: RequestContext, compiled: CompiledAttribution) -> dict[str, dict[str, Any]]:

@@ -168,6 +168,26 @@ def test_arn_pattern(arn: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("datasetGroupArn", "arn:aws\u0661:personalize:us-east-1:1:dataset-group/g"),  # an Arabic-Indic digit
+        (
+            "roleArn",
+            "arn:aws:iam::\u0967\u0968\u0969\u096a\u096b\u096c\u096d\u096e\u096f\u0966\u0967\u0968:role/r",
+        ),
+    ],
+)
+def test_pattern_classes_are_ascii_as_in_java(member: str, value: str) -> None:
+    """\\d in the models' patterns is Java's [0-9]; Python's would take any script's digits."""
+    params = create_attribution()
+    if member == "roleArn":
+        params["metricsOutputConfig"] = {**params["metricsOutputConfig"], "roleArn": value}
+    else:
+        params[member] = value
+    assert "regular expression pattern" in invalid("CreateMetricAttribution", params)
+
+
 def test_unicode_property_classes_in_patterns() -> None:
     # NextToken's pattern is \p{ASCII}{0,1500}, which the standard ``re`` module cannot compile.
     validate_input(shape("ListMetricAttributions"), {"nextToken": "abc=="})
@@ -281,6 +301,21 @@ def test_integer_in_range(value: Any) -> None:
 def test_integer_out_of_range_or_wrong_type(value: Any, constraint: str) -> None:
     message = invalid("ListMetricAttributions", {"maxResults": value})
     assert f"at 'maxResults' failed to satisfy constraint: Member must {constraint}" in message
+
+
+CAMPAIGN = {"name": "c", "solutionVersionArn": ARN}
+
+
+@pytest.mark.parametrize("value", [2**31, 2**64, 10**400, 1e300])
+def test_integers_past_32_bits_are_refused_where_the_model_sets_no_maximum(value: Any) -> None:
+    """TransactionsPerSecond has a minimum only; the model's integer is 32-bit all the same."""
+    message = invalid("CreateCampaign", {**CAMPAIGN, "minProvisionedTPS": value})
+    assert "Member must be a 32-bit integer" in message
+
+
+def test_the_largest_32_bit_integer_is_accepted() -> None:
+    params = validate_input(shape("CreateCampaign"), {**CAMPAIGN, "minProvisionedTPS": 2**31 - 1})
+    assert params["minProvisionedTPS"] == 2**31 - 1
 
 
 @pytest.mark.parametrize("value", [0, 12, 12.5, -3.25])
@@ -415,6 +450,4 @@ def test_integers_too_big_for_a_float_are_refused_not_crashed() -> None:
     assert message.startswith("2 validation errors detected")
     assert "at 'eventList.1.member.eventValue'" in message
     assert "at 'eventList.1.member.sentAt'" in message
-    assert "have value less than or equal to 100" in invalid(
-        "ListMetricAttributions", {"maxResults": 10**400}
-    )
+    assert "Member must be a 32-bit integer" in invalid("ListMetricAttributions", {"maxResults": 10**400})

@@ -6,12 +6,15 @@ series fed by INCREMENTAL imports, a server that keeps answering while a job run
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
 import json
 import random
 import re
+import socket
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -812,7 +815,9 @@ def test_only_metrics_created_before_the_job_count(
         return [interaction("u1", "i1", base + offset + n, t) for n, t in enumerate(types)]
 
     # Imported before the attribution existed: never counted.
-    run_job(personalize, group.interactions_dataset, local.put("full.csv", csv_bytes(BASIC_HEADER, rows_at(0))))
+    run_job(
+        personalize, group.interactions_dataset, local.put("full.csv", csv_bytes(BASIC_HEADER, rows_at(0)))
+    )
     early = local.put("early.csv", csv_bytes(BASIC_HEADER, rows_at(10)))
     run_job(personalize, group.interactions_dataset, early, mode="INCREMENTAL")
     attribution = attribute(personalize, group, [VIEWS], local.url + "reports/")
@@ -1277,3 +1282,63 @@ def test_jobs_resume_after_kill(tmp_path: Path, big_file: BigFile) -> None:
         assert expected_small in contents
         # A job cut short after writing its report may have written it twice (same content), nothing else.
         assert all(c in (expected_big, expected_small) for c in contents)
+
+
+class Unanswering:
+    """An S3 endpoint that accepts connections and never answers: a job reading from it stays in progress until
+    the endpoint closes (then its reads fail, and so does the job)."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.listener.accept()[0])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the accepting thread (a close alone leaves it listening)
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_a_dataset_with_an_import_in_progress_is_in_use(tmp_path: Path) -> None:
+    """DeleteDataset while its import job runs is ResourceInUseException, as on AWS (the job would otherwise end
+    ACTIVE with its data gone); once the job has ended the dataset goes, with its jobs: a dataset made again under
+    the same ARN lists none."""
+    endpoint = Unanswering()
+    try:
+        with ServerProcess(tmp_path / "data", "--s3-endpoint-url", endpoint.url, env=AWS_TEST_ENV) as server:
+            personalize = server.client("personalize")
+            group = Group(personalize, with_items=False)
+            job = start_job(personalize, group.interactions_dataset, "s3://bucket/data.csv")
+            deadline = time.monotonic() + 30
+            while (
+                personalize.describe_dataset_import_job(datasetImportJobArn=job)["datasetImportJob"]["status"]
+                != IN_PROGRESS
+            ):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            with pytest.raises(personalize.exceptions.ResourceInUseException) as info:
+                personalize.delete_dataset(datasetArn=group.interactions_dataset)
+            assert job in info.value.response["Error"]["Message"]
+
+            endpoint.close()
+            assert wait_job(personalize, job, timeout=120)["status"] == FAILED
+            dataset = personalize.describe_dataset(datasetArn=group.interactions_dataset)["dataset"]
+            personalize.delete_dataset(datasetArn=group.interactions_dataset)
+            again = personalize.create_dataset(
+                name=dataset["name"],
+                datasetGroupArn=group.arn,
+                datasetType="Interactions",
+                schemaArn=dataset["schemaArn"],
+            )["datasetArn"]
+            assert again == group.interactions_dataset
+            assert personalize.list_dataset_import_jobs(datasetArn=again)["datasetImportJobs"] == []
+    finally:
+        endpoint.close()

@@ -334,6 +334,9 @@ def test_solution_version_campaign_and_recommendations(
     with pytest.raises(ClientError) as excinfo:  # one training at a time per solution
         personalize.create_solution_version(solutionArn=solution)
     assert error_code(excinfo) == "ResourceInUseException"
+    with pytest.raises(ClientError) as excinfo:  # nor deleted while a version trains, as on AWS
+        personalize.delete_solution(solutionArn=solution)
+    assert error_code(excinfo) == "ResourceInUseException"
     trained = wait_version(personalize, version)
     assert trained["status"] == "ACTIVE"
     assert trained["trainingMode"] == "FULL"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from recimpact.domain import resources
@@ -11,12 +12,13 @@ from recimpact.domain.errors import (
     ResourceInUseException,
 )
 from recimpact.domain.expressions import parse_expression
-from recimpact.domain.resources import Dataset, DatasetGroup, MetricAttribution, Schema
+from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import canonical_dataset_type, check_schema_for_dataset_type, parse_schema
 from recimpact.services.common import describe_one, list_page, require
 from recimpact.services.context import RequestContext
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
+from recimpact.store.parts import discard_part
 
 
 @operation(CONTROL, "CreateDataset")
@@ -75,7 +77,20 @@ def delete_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
                 raise ResourceInUseException(
                     f"Metric attribution {attribution.arn} reads dataset {dataset.arn}; delete or update it first"
                 )
+        jobs = [j for j in tx.list(DatasetImportJob, ctx.scope) if j.dataset_arn == dataset.arn]
+        running = [
+            j.arn for j in jobs if j.status in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS)
+        ]
+        if running:  # as AWS answers; the job would otherwise end ACTIVE with its data gone
+            raise ResourceInUseException(
+                f"Dataset {dataset.arn} has an import job in progress ({running[0]}); wait for it to finish"
+            )
+        # The dataset's import jobs go with it: a dataset created again under the same ARN starts with none.
+        for job in jobs:
+            tx.delete(job.arn)
         tx.delete(dataset.arn)
+    for part in dataset.bulk_parts:
+        discard_part(Path(ctx.settings.data_dir) / part)
     return {}
 
 

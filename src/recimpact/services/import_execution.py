@@ -40,7 +40,7 @@ from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
 from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore, IngestTx
-from recimpact.store.parts import rows_by_time
+from recimpact.store.parts import discard_part, rows_by_time
 
 log = logging.getLogger("recimpact.imports")
 
@@ -174,7 +174,7 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
                 destinations.remove_file(destinations.parse_location(report), s3)
             raise
     except BaseException:
-        _discard(part)
+        discard_part(part)
         raise
     with env.catalog.transaction() as tx:
         current = tx.get(Dataset, dataset.arn)
@@ -193,16 +193,8 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
             stored.last_updated_date_time = time.time()
             tx.put(stored)
     for old in replaced:
-        _discard(env.data_dir / old)
+        discard_part(env.data_dir / old)
     progress.phase = "done"
-
-
-def _discard(part: Path) -> None:
-    """Remove a stored part: one Parquet file (DuckDB) or a folder of them (Spark)."""
-    if part.is_dir():
-        shutil.rmtree(part, ignore_errors=True)
-    else:
-        part.unlink(missing_ok=True)
 
 
 def _estimate_rows(path: Path) -> int:

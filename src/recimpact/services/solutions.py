@@ -78,7 +78,8 @@ def list_solutions(ctx: RequestContext, params: Params) -> dict[str, Any]:
 
 @operation(CONTROL, "DeleteSolution")
 def delete_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
-    """The solution and its versions go together; campaigns deploying one of them must be deleted first."""
+    """The solution and its versions go together; campaigns deploying one of them must be deleted first, and a
+    version in training must finish."""
     with ctx.catalog.transaction() as tx:
         solution = require(tx, ctx, Solution, params.get("solutionArn"), "solutionArn")
         children = tx.children(solution.arn)
@@ -88,6 +89,9 @@ def delete_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
                 f"Solution {solution.arn} is deployed by campaigns {', '.join(campaigns)}; delete them first"
             )
         versions = [v for v in children if isinstance(v, SolutionVersion)]
+        training = [v.arn for v in versions if v.status in TRAINING]
+        if training:  # as AWS answers; the version would otherwise train into a solution that is gone
+            raise ResourceInUseException(f"Solution {solution.arn} is training version {training[0]}")
         for version in versions:
             tx.delete(version.arn)
         tx.delete(solution.arn)

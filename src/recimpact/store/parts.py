@@ -4,6 +4,7 @@ INCREMENTAL import's rows joining the event log)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,14 @@ from typing import Any
 import duckdb
 
 _MEMORY_LIMIT = "256MB"  # the import's engine is done when its rows are read back; a sort spills past this
+
+
+def discard_part(part: Path) -> None:
+    """Remove a stored part (a file, or a folder of them); gone already is fine."""
+    if part.is_dir():
+        shutil.rmtree(part, ignore_errors=True)
+    else:
+        part.unlink(missing_ok=True)
 
 
 def parquet_glob(part: Path) -> str:

@@ -47,12 +47,6 @@ _MAX_BACKOFF_SECONDS = 60.0
 # CloudWatch takes timestamps up to two hours ahead of its clock (PutMetricData); five minutes are left for its
 # clock and ours to differ.
 _MAX_AHEAD_SECONDS = 2 * 3600 - 300
-# The changed windows CloudWatch can take now, and those too far ahead to wait for (abandoned below). A window in
-# between is not read until its time comes, so any number of them never holds back the rest.
-_PENDING = (
-    "SELECT series_id, metric_name, event_type, function, source, window_start, value, published FROM series"
-    " WHERE value != published AND (window_start <= ? OR window_start > ?) LIMIT ?"
-)
 # CloudWatch's documentation adds to the model that dimension names and values are printable ASCII with at least one
 # non-space character (Dimension); a value's range and finiteness are ``number_problem``'s rule (MetricDatum.Value).
 _DIMENSION_TEXT = re.compile(r"[\x20-\x7e]*[\x21-\x7e][\x20-\x7e]*")
@@ -200,11 +194,13 @@ class CloudWatchPublisher:
         sent = 0
         while True:
             now = self._clock()
-            rows = self._events.read(_PENDING, (now + _MAX_AHEAD_SECONDS, now + LIVE_MAX_AGE_SECONDS, _READ))
-            if not rows:
+            # The windows CloudWatch can take now, and those too far ahead to wait for (abandoned below): one in
+            # between is not read until its time comes, so any number of them never holds back the rest.
+            points = self._events.unpublished(_READ, now + _MAX_AHEAD_SECONDS, now + LIVE_MAX_AGE_SECONDS)
+            if not points:
                 return sent
-            sent += self._publish([SeriesPoint(SeriesKey(*row[:6]), row[6], row[7]) for row in rows], now)
-            if len(rows) < _READ:
+            sent += self._publish(points, now)
+            if len(points) < _READ:
                 return sent
 
     def _publish(self, points: list[SeriesPoint], now: float) -> int:

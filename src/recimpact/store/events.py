@@ -1126,12 +1126,13 @@ class EventStore:
             s for (s,) in self.read("SELECT source FROM sources WHERE dataset_group = ?", (dataset_group,))
         }
 
-    def unpublished(self, limit: int = 1000) -> list[SeriesPoint]:
-        """Series windows whose value changed since they were last published."""
+    def unpublished(self, limit: int, until: float, beyond: float) -> list[SeriesPoint]:
+        """Series windows whose value changed since they were last published, starting up to ``until`` or after
+        ``beyond`` (a window in between is left until its time comes)."""
         rows = self.read(
             "SELECT series_id, metric_name, event_type, function, source, window_start, value, published"
-            " FROM series WHERE value != published LIMIT ?",
-            (limit,),
+            " FROM series WHERE value != published AND (window_start <= ? OR window_start > ?) LIMIT ?",
+            (until, beyond, limit),
         )
         return [SeriesPoint(SeriesKey(i, m, e, f, s, w), v, p) for i, m, e, f, s, w, v, p in rows]
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from playwright.sync_api import expect
@@ -21,10 +22,20 @@ from tests.ui.conftest import ConsoleLog, Site, screenshot
 LIVE = 12_000  # ms: the page polls every 3 s; allow a few rounds on a busy machine
 
 
-def open_group(page: Any, server: ServerProcess, site: Site, tab: str = "overview") -> None:
+class Group(Protocol):
+    arn: str
+
+
+def open_group(page: Any, server: ServerProcess, site: Group, tab: str = "overview") -> None:
     page.goto(server.url + "/")
     page.locator(f'.group[data-arn="{site.arn}"]').click()
     page.locator(f'[data-tab="{tab}"]').click()
+
+
+def local_time(page: Any, epoch: float) -> str:
+    """A time as the page writes it ("2026-11-23 13:45", in the browser's time zone)."""
+    text: str = page.evaluate("async (t) => (await import('/static/js/dom.js')).formatTime(t)", epoch)
+    return text
 
 
 def totals_cell(page: Any, metric: str, source: str, column: str = "value") -> Any:
@@ -51,7 +62,7 @@ def test_builder_events_live_totals_zoom_import_and_report(
     expect(page.locator('#datasets tr[data-type="ITEMS"]')).to_contain_text("items")
     expect(page.locator("#trackers")).to_contain_text(site.tracking_id)
     expect(page.locator("#attribution-summary")).to_contain_text("None yet")
-    screenshot(page, "overview")
+    expect(page.locator("#no-models")).to_be_visible()
 
     # The builder: two metrics, the SUM one over a numeric column offered from the schemas.
     page.locator('[data-tab="attribution"]').click()
@@ -119,11 +130,12 @@ def test_builder_events_live_totals_zoom_import_and_report(
     expect(totals_cell(page, "SUMMARGIN", "email")).to_have_text("5.00", timeout=LIVE)
     expect(totals_cell(page, "SUMMARGIN", "homepage_carousel")).to_have_text("2.50")
     expect(totals_cell(page, "SUMMARGIN", "email", "share")).to_have_text("66.7%")
-    legend = views.locator(".u-legend")
-    expect(legend).to_contain_text("email")
-    expect(legend).to_contain_text("homepage_carousel")
+    legend = views.locator(".legend")
+    expect(legend.locator(".legend-item")).to_have_text(
+        [re.compile(r"email\s*3"), re.compile(r"homepage_carousel\s*2")]
+    )
     expect(views.locator("canvas")).to_have_count(1)
-    expect(page.locator("#range-label")).to_have_text("last 14d")
+    expect(page.locator("#range-label")).to_contain_text("the data of the last 14d")
 
     # More events: the totals and shares move while the page stays open.
     site.send("View", "email", 2)
@@ -131,11 +143,12 @@ def test_builder_events_live_totals_zoom_import_and_report(
     expect(totals_cell(page, "COUNTVIEWS", "email", "share")).to_have_text("71.4%")
     expect(views.locator("tfoot .total")).to_have_text("7")
 
-    # The range: a preset, a drag-zoom on a span without events, and back to 14 days.
+    # The range: a preset, a drag-zoom on a span without events, and back to the data's range.
     page.locator('.preset[data-span="3600"]').click()
     expect(page.locator("#range-label")).to_have_text("last 1h")
     expect(totals_cell(page, "COUNTVIEWS", "email")).to_have_text("5")
     page.locator('.preset[data-span="1209600"]').click()
+    expect(page.locator("#range-label")).to_have_text("last 14d")
     overlay = views.locator(".u-over")
     expect(overlay).to_be_visible()
     box = overlay.bounding_box()
@@ -146,7 +159,8 @@ def test_builder_events_live_totals_zoom_import_and_report(
     expect(page.locator("#range-label")).to_contain_text("→")
     expect(views.locator(".totals")).to_contain_text("No data in this range")
     page.locator("#reset-range").click()
-    expect(page.locator("#range-label")).to_have_text("last 14d")
+    expect(page.locator("#range-label")).to_contain_text("the data of the last 14d")
+    expect(page.locator('.preset[data-span="data"]')).to_have_class(re.compile("active"))
     expect(totals_cell(page, "COUNTVIEWS", "email")).to_have_text("5")
 
     # An import job with "publish metrics": its report downloads from the jobs table.
@@ -306,6 +320,7 @@ def test_metrics_over_days_of_traffic(page: Any, dashboard_server: ServerProcess
     )
     site.put_items({"i1": 3.0, "i2": 1.5})
     now = time.time()
+    earliest = now
     sent = {"recommended_for_you": 0, "viewed_x_also_viewed": 0, "third_party_carousel": 0}
     rates = {"recommended_for_you": 6, "viewed_x_also_viewed": 4, "third_party_carousel": 2}
     for hour in range(48):
@@ -315,12 +330,30 @@ def test_metrics_over_days_of_traffic(page: Any, dashboard_server: ServerProcess
             for quarter in range(4):  # spread over the hour's four windows
                 share = count // 4 + (1 if quarter < count % 4 else 0)
                 site.send("View", source, share, at=now - hour * 3600 - quarter * 900)
+                if share:
+                    earliest = min(earliest, now - hour * 3600 - quarter * 900 - (share - 1) / 1000)
             sent[source] += count
             if hour % 4 == 0:
                 site.send("Purchase", source, rate // 2, item="i1", at=now - hour * 3600 - 60)
     open_group(page, dashboard_server, site, "metrics")
-    page.locator('.preset[data-span="259200"]').click()
     views = page.locator('.metric-card[data-metric="COUNTVIEWS"]')
+
+    # By default the charts draw the data's own range, not two days squeezed into the right of fourteen: the
+    # chart's left edge is the first window with events, its right edge the last.
+    first = int(earliest // 900) * 900
+    last = int(now // 900) * 900
+    expect(page.locator("#range-drawn")).to_have_text(
+        f": {local_time(page, first)} → {local_time(page, last + 900)}"
+    )
+    box = views.locator(".u-over").bounding_box()
+    page.mouse.move(box["x"] + 1, box["y"] + box["height"] / 2)
+    expect(views.locator(".legend-window")).to_have_text(local_time(page, first))
+    page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+    expect(views.locator(".legend-window")).to_have_text(local_time(page, last))
+    page.mouse.move(0, 0)
+    screenshot(page, "metrics")
+
+    page.locator('.preset[data-span="259200"]').click()
     expect(views).to_have_attribute(
         "data-sources", '["recommended_for_you","third_party_carousel","viewed_x_also_viewed"]', timeout=LIVE
     )
@@ -328,7 +361,6 @@ def test_metrics_over_days_of_traffic(page: Any, dashboard_server: ServerProcess
         expect(totals_cell(page, "COUNTVIEWS", source)).to_have_text(f"{count:,}")
     expect(views.locator("tfoot .total")).to_have_text(f"{sum(sent.values()):,}")
     expect(totals_cell(page, "SUMMARGIN", "recommended_for_you")).to_have_text(f"{12 * 3 * 3.0:,.2f}")
-    screenshot(page, "metrics")
 
 
 @pytest.mark.parametrize("width", [1280, 1920])

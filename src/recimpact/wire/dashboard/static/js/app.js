@@ -20,17 +20,22 @@ const TABS = [
 
 /** Everything the views show about one dataset group, loaded in one go. */
 async function loadGroup(arn) {
-  const [{ datasetGroup }, datasets, trackers, attributions, columns] = await Promise.all([
+  const [{ datasetGroup }, datasets, trackers, attributions, columns, recommenders, solutions] = await Promise.all([
     aws("DescribeDatasetGroup", { datasetGroupArn: arn }),
     awsAll("ListDatasets", { datasetGroupArn: arn }, "datasets"),
     awsAll("ListEventTrackers", { datasetGroupArn: arn }, "eventTrackers"),
     awsAll("ListMetricAttributions", { datasetGroupArn: arn }, "metricAttributions"),
     read("numeric-columns", { datasetGroupArn: arn }),
+    awsAll("ListRecommenders", { datasetGroupArn: arn }, "recommenders"),
+    awsAll("ListSolutions", { datasetGroupArn: arn }, "solutions"),
   ]);
-  // The List summaries leave out what the overview shows (a dataset's schema, a tracker's trackingId).
-  const [described, trackersDescribed] = await Promise.all([
+  // The List summaries leave out what the overview shows (a dataset's schema, a tracker's trackingId); campaigns
+  // are listed per solution, and show their solution's recipe.
+  const [described, trackersDescribed, campaigns] = await Promise.all([
     Promise.all(datasets.map((d) => aws("DescribeDataset", { datasetArn: d.datasetArn }).then((r) => r.dataset))),
     Promise.all(trackers.map((t) => aws("DescribeEventTracker", { eventTrackerArn: t.eventTrackerArn }).then((r) => r.eventTracker))),
+    Promise.all(solutions.map((s) => awsAll("ListCampaigns", { solutionArn: s.solutionArn }, "campaigns")
+      .then((found) => found.map((c) => ({ ...c, solutionArn: s.solutionArn, recipeArn: s.recipeArn }))))).then((lists) => lists.flat()),
   ]);
   let attribution = null;
   if (attributions.length) {
@@ -41,7 +46,16 @@ async function loadGroup(arn) {
     ]);
     attribution = { ...metricAttribution, metrics };
   }
-  return { group: datasetGroup, datasets: described, trackers: trackersDescribed, attribution, columns: columns.columns };
+  return {
+    group: datasetGroup,
+    datasets: described,
+    trackers: trackersDescribed,
+    recommenders,
+    solutions,
+    campaigns,
+    attribution,
+    columns: columns.columns,
+  };
 }
 
 /** What, if it changes, means a view must be drawn again (statuses and timestamps of jobs do not count). */
@@ -53,6 +67,7 @@ function fingerprint(data) {
     data.group.status,
     data.datasets.map((d) => [d.datasetArn, d.status]),
     data.trackers.map((t) => [t.eventTrackerArn, t.status]),
+    [...data.recommenders, ...data.solutions, ...data.campaigns].map((r) => [r.recommenderArn || r.solutionArn || r.campaignArn, r.status]),
     a ? [a.metricAttributionArn, a.status, a.metrics, a.metricsOutputConfig] : null,
   ]);
 }

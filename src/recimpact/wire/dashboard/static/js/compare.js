@@ -2,7 +2,7 @@
 // (recimpact's `GET /api/v1/compare`, the same numbers as `recimpact compare`). Refreshed live like the charts.
 
 import { read } from "./api.js";
-import { fill, h, notice } from "./dom.js";
+import { fill, h, notice, resourceNames, sourceName } from "./dom.js";
 
 const RANGES = [
   ["24h", "Last 24 hours", 86400],
@@ -22,7 +22,7 @@ const pValue = (v) => (v === null || v === undefined ? "—" : v < 0.0001 ? "< 0
 
 function select(id, label, options, value) {
   const node = h("select", { id, name: id },
-    options.map(([v, text]) => h("option", { value: v, selected: v === value }, text)));
+    options.map(([v, text]) => h("option", { value: v, selected: v === value, title: v }, text)));
   return [h("label", { for: id }, label), node];
 }
 
@@ -30,6 +30,7 @@ export function compareView(app) {
   let form = null;
   let resultBox = null;
   let choice = null; // the last comparison asked for: refreshed while live
+  let names = new Map(); // recommender and campaign ARN -> name
 
   async function sourcesOf(arn) {
     const totals = await read("totals", { metricAttributionArn: arn });
@@ -45,13 +46,13 @@ export function compareView(app) {
     const query = { metricAttributionArn: arn, metric, sourceA: a, sourceB: b, per };
     if (seconds) query.start = Math.floor(Date.now() / 1000) - seconds;
     try {
-      draw(await read("compare", query));
+      draw(await read("compare", query), a, b);
     } catch (error) {
       fill(resultBox, notice("error", error.message));
     }
   }
 
-  function draw(r) {
+  function draw(r, a, b) {
     const level = `${Math.round((1 - r.alpha) * 100)}%`;
     const name = `${r.metric}${r.per ? ` per ${r.per}` : r.kind === "RATIO" ? "" : " per user"}`;
     const verdict = r.significantSequential
@@ -61,7 +62,9 @@ export function compareView(app) {
         : "No difference shown yet.";
     fill(resultBox,
       h("table", { class: "grid compare-table", id: "compare-result" },
-        h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, "A"), h("th", { class: "num" }, "B"),
+        h("thead", {}, h("tr", {}, h("th", {}, ""),
+          h("th", { class: "num", title: a }, `A: ${sourceName(a, names)}`),
+          h("th", { class: "num", title: b }, `B: ${sourceName(b, names)}`),
           h("th", { class: "num" }, `${level} interval`), h("th", { class: "num" }, `${level} anytime-valid`))),
         h("tbody", {},
           h("tr", {}, h("td", {}, "users"), h("td", { class: "num" }, integer.format(r.unitsA)),
@@ -86,6 +89,7 @@ export function compareView(app) {
       return;
     }
     const arn = attribution.metricAttributionArn;
+    names = resourceNames(data);
     const metrics = attribution.metrics.map((m) => [m.metricName, `${m.metricName.toUpperCase()} — ${m.expression} of ${m.eventType}`]);
     const simple = attribution.metrics.filter((m) => !/^\s*RATIO/i.test(m.expression)).map((m) => [m.metricName, m.metricName.toUpperCase()]);
     const sources = await sourcesOf(arn);
@@ -95,7 +99,7 @@ export function compareView(app) {
         h("p", { class: "muted" }, "Comparisons need events from at least two sources.")));
       return;
     }
-    const pairs = sources.map((s) => [s, s]);
+    const pairs = sources.map((s) => [s, sourceName(s, names)]);
     form = h("form", { class: "compare-form", id: "compare-form",
       onsubmit: (event) => {
         event.preventDefault();

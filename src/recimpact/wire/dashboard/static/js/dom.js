@@ -76,6 +76,27 @@ export function arnName(arn) {
   return arn ? arn.slice(arn.indexOf("/") + 1) : "";
 }
 
+/** Recommender and campaign ARN -> name, from the group's resources (`loadGroup` in app.js). */
+export function resourceNames(data) {
+  const names = new Map();
+  for (const r of data?.recommenders || []) names.set(r.recommenderArn, r.name);
+  for (const c of data?.campaigns || []) names.set(c.campaignArn, c.name);
+  return names;
+}
+
+/** A source as people call it: a recommender's or campaign's name (from the API, else the last segment of its
+ * ARN), or the eventAttributionSource as sent. The full value goes in the element's title. */
+export function sourceName(source, names) {
+  if (names?.has(source)) return names.get(source);
+  if (typeof source === "string" && source.startsWith("arn:")) return source.slice(source.lastIndexOf("/") + 1) || source;
+  return source;
+}
+
+/** A source's name as an element, with the full source (an ARN) on hover. */
+export function sourceLabel(source, names, attrs = {}) {
+  return h("span", { class: "source", title: source, ...attrs }, sourceName(source, names));
+}
+
 export function statusBadge(status) {
   const kind = status === "ACTIVE" ? "ok" : /FAILED/.test(status) ? "failed" : "pending";
   return h("span", { class: `badge badge-${kind}`, dataset: { status } }, status);

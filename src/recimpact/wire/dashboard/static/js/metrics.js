@@ -1,9 +1,12 @@
 // Metrics: per metric, the live 15-minute series with one line per source (as CloudWatch graphs them), and each
-// source's total and share over the chosen range. The range defaults to the last 14 days (what the live series
-// keeps); dragging across a chart zooms every chart and the totals to that span.
+// source's total and share over the chosen range. The range defaults to the data of the last 14 days (what the
+// live series keeps): from its first window to its last; dragging across a chart zooms every chart and the totals
+// to that span. Sources show as people name them (a recommender's or campaign's name), the ARN on hover.
 
 import { read } from "./api.js";
-import { fill, formatShare, formatTime, formatValue, fromLocalInput, h, notice, toLocalInput } from "./dom.js";
+import {
+  fill, formatShare, formatTime, formatValue, fromLocalInput, h, notice, resourceNames, sourceLabel, sourceName, toLocalInput,
+} from "./dom.js";
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 
 const WINDOW = 900; // seconds: 15-minute windows aligned to the epoch
@@ -17,6 +20,8 @@ const PRESETS = [
   ["14d", 14 * DAY],
 ];
 const DEFAULT_SPAN = 14 * DAY;
+const DEFAULT_RANGE = { span: DEFAULT_SPAN, fit: true }; // the last 14 days, drawn from the first window with data
+const MIN_FIT = 3600; // a fitted range spans at least an hour, so a single window is not alone on the axis
 const UNDEFINED = "SOURCE_NAME_UNDEFINED";
 const PALETTE = ["#2563eb", "#e8590c", "#0f9d58", "#9333ea", "#db2777", "#0891b2", "#ca8a04", "#4f46e5", "#65a30d", "#dc2626"];
 const CHART_HEIGHT = 240;
@@ -52,8 +57,25 @@ function columns(rows, start, end) {
   return { sources, data };
 }
 
+/** The span a chart draws: the range, or in a fitted range its windows with data (first to last, an hour at
+ * least, within the range). */
+function drawn(range, start, end, rows) {
+  if (!range.fit || !rows.length) return [start, end];
+  let first = Infinity;
+  let last = -Infinity;
+  for (const row of rows) {
+    first = Math.min(first, row.TIMESTAMP);
+    last = Math.max(last, row.TIMESTAMP);
+  }
+  const to = Math.min(end, Math.floor(last / WINDOW) * WINDOW + WINDOW);
+  const from = Math.max(start, Math.min(Math.floor(first / WINDOW) * WINDOW, to - MIN_FIT));
+  return [from, to];
+}
+
 export function metricsView(app) {
-  let range = { span: DEFAULT_SPAN };
+  let range = DEFAULT_RANGE;
+  let names = new Map(); // recommender and campaign ARN -> name
+  let fields = null; // the range's inputs and the label of what the charts draw
   let cards = new Map(); // metric name -> { chart, plot, totals, sources }
   let controls = null;
   let message = null;
@@ -76,12 +98,21 @@ export function metricsView(app) {
     const [start, end] = bounds(range);
     const from = h("input", { type: "datetime-local", name: "start", value: toLocalInput(start), step: 900 });
     const to = h("input", { type: "datetime-local", name: "end", value: toLocalInput(end), step: 900 });
+    const drawnLabel = h("span", { class: "range-drawn", id: "range-drawn" });
+    fields = { from, to, drawnLabel };
     fill(
       controls,
       h("div", { class: "presets", role: "group", "aria-label": "Range" },
+        h("button", {
+          type: "button",
+          class: `preset${range.fit ? " active" : ""}`,
+          dataset: { span: "data" },
+          title: "From the first to the last window with data, in the last 14 days",
+          onclick: () => setRange(DEFAULT_RANGE),
+        }, "Data"),
         PRESETS.map(([label, span]) => h("button", {
           type: "button",
-          class: `preset${range.span === span ? " active" : ""}`,
+          class: `preset${range.span === span && !range.fit ? " active" : ""}`,
           dataset: { span },
           onclick: () => setRange({ span }),
         }, label))),
@@ -96,13 +127,17 @@ export function metricsView(app) {
         setRange({ start: s, end: e });
       } }, from, h("span", {}, "→"), to, h("button", { type: "submit", class: "secondary" }, "Apply")),
       h("span", { class: "range-label", id: "range-label" },
-        range.span ? `last ${PRESETS.find(([, s]) => s === range.span)?.[0] || `${range.span / 3600}h`}` : `${formatTime(start)} → ${formatTime(end)}`),
-      range.span === DEFAULT_SPAN ? null : h("button", { type: "button", class: "link", id: "reset-range", onclick: () => setRange({ span: DEFAULT_SPAN }) }, "Reset to 14 days"),
+        range.fit
+          ? "the data of the last 14d"
+          : range.span ? `last ${PRESETS.find(([, s]) => s === range.span)?.[0] || `${range.span / 3600}h`}` : `${formatTime(start)} → ${formatTime(end)}`,
+        drawnLabel),
+      range.fit ? null : h("button", { type: "button", class: "link", id: "reset-range", onclick: () => setRange(DEFAULT_RANGE) }, "Back to the data's range"),
     );
   }
 
   function metricCard(metric) {
     const chart = h("div", { class: "chart" });
+    const legend = h("div", { class: "legend", role: "group", "aria-label": "Sources" });
     const totals = h("div", { class: "totals" });
     const root = h(
       "section",
@@ -110,40 +145,85 @@ export function metricsView(app) {
       h("div", { class: "card-head" },
         h("h3", {}, metric.metricName.toUpperCase()),
         h("span", { class: "muted" }, `${metric.expression} of ${metric.eventType} events`)),
-      h("div", { class: "metric-body" }, chart, totals),
+      h("div", { class: "metric-body" }, h("div", { class: "chart-column" }, chart, legend), totals),
     );
-    return { root, chart, totals, plot: null, sources: null };
+    return { root, chart, legend, totals, plot: null, sources: null, entries: [], mathFunction: null };
+  }
+
+  /** The legend below a chart, on as few lines as fit: the window, then per source its colour, name and value in
+   * that window (the hovered one, else the last). A click on a source hides or shows its line. */
+  function buildLegend(card, sources) {
+    const when = h("span", { class: "legend-window" });
+    card.entries = sources.map((source, i) => {
+      const value = h("span", { class: "legend-value" });
+      const item = h("button", {
+        type: "button",
+        class: "legend-item",
+        dataset: { source },
+        title: source,
+        "aria-pressed": "true",
+        onclick: () => {
+          const shown = !card.plot.series[i + 1].show;
+          card.plot.setSeries(i + 1, { show: shown });
+          item.setAttribute("aria-pressed", String(shown));
+          item.classList.toggle("off", !shown);
+        },
+      },
+      h("span", { class: "swatch", style: `background:${colorOf(source)}` }),
+      h("span", { class: "legend-name" }, sourceName(source, names)),
+      value);
+      return { item, value };
+    });
+    card.when = when;
+    fill(card.legend, when, card.entries.map((e) => e.item));
+  }
+
+  function showLegend(card, idx) {
+    if (!card.plot || !card.entries.length) return;
+    const xs = card.plot.data[0];
+    const at = idx === null || idx === undefined ? xs.length - 1 : idx;
+    card.when.textContent = at >= 0 ? formatTime(xs[at]) : "—";
+    card.entries.forEach((entry, i) => {
+      const v = card.plot.data[i + 1]?.[at];
+      entry.value.textContent = v === null || v === undefined ? "—" : formatValue(v, card.mathFunction);
+    });
   }
 
   function draw(card, rows, start, end, mathFunction) {
     const { sources, data } = columns(rows, start, end);
     card.root.dataset.sources = JSON.stringify(sources);
+    card.mathFunction = mathFunction;
     if (!sources.length) {
       card.plot?.destroy();
       card.plot = null;
       card.sources = null;
+      card.entries = [];
+      fill(card.legend);
       fill(card.chart, h("p", { class: "no-data" }, "No events in this range yet."));
       return;
     }
     const sameSources = card.plot && JSON.stringify(card.sources) === JSON.stringify(sources);
     if (sameSources) {
       card.plot.setData(data);
+      showLegend(card, card.plot.cursor.idx);
       return;
     }
     card.plot?.destroy();
     fill(card.chart);
     card.sources = sources;
+    buildLegend(card, sources);
     card.plot = new uPlot(
       {
         width: Math.max(card.chart.clientWidth, 300),
         height: CHART_HEIGHT,
         cursor: { drag: { x: true, y: false, setScale: false } },
+        legend: { show: false }, // ours, below: one compact line per few sources (buildLegend)
         scales: { x: { time: true } },
         axes: [{}, { size: 60, values: (u, ticks) => ticks.map((v) => formatValue(v, mathFunction)) }],
         series: [
           { label: "window" },
           ...sources.map((source) => ({
-            label: source,
+            label: sourceName(source, names),
             stroke: colorOf(source),
             width: 2,
             points: { show: false },
@@ -151,6 +231,7 @@ export function metricsView(app) {
           })),
         ],
         hooks: {
+          setCursor: [(u) => showLegend(card, u.cursor.idx)],
           setSelect: [
             (u) => {
               if (u.select.width < 5) return;
@@ -166,12 +247,13 @@ export function metricsView(app) {
       data,
       card.chart,
     );
+    showLegend(card, null);
   }
 
   function drawTotals(card, metric) {
     const rows = metric.sources.map((s) =>
       h("tr", { dataset: { source: s.source } },
-        h("td", {}, h("span", { class: "swatch", style: `background:${colorOf(s.source)}` }), h("span", { class: "source" }, s.source)),
+        h("td", {}, h("span", { class: "swatch", style: `background:${colorOf(s.source)}` }), sourceLabel(s.source, names)),
         h("td", { class: "value num" }, formatValue(s.value, metric.mathFunction)),
         h("td", { class: "share num" },
           h("span", { class: "share-bar" }, h("span", { style: `width:${((s.share ?? 0) * 100).toFixed(1)}%;background:${colorOf(s.source)}` })),
@@ -191,7 +273,8 @@ export function metricsView(app) {
     if (loading) return loading;
     const arn = attributionArn;
     loading = (async () => {
-      const [start, end] = bounds(range);
+      const asked = range;
+      const [start, end] = bounds(asked);
       try {
         const [series, totals] = await Promise.all([
           read("series", { metricAttributionArn: arn, start, end }),
@@ -204,11 +287,19 @@ export function metricsView(app) {
           if (!byMetric.has(row.METRIC_NAME)) byMetric.set(row.METRIC_NAME, []);
           byMetric.get(row.METRIC_NAME).push(row);
         }
+        const [from, to] = drawn(asked, start, end, series.rows);
         for (const metric of totals.metrics) {
           const card = cards.get(metric.metricName);
           if (!card) continue;
-          draw(card, byMetric.get(metric.metricName) || [], start, end, metric.mathFunction);
+          draw(card, byMetric.get(metric.metricName) || [], from, to, metric.mathFunction);
           drawTotals(card, metric);
+        }
+        // A fitted range says what it draws, and the date fields hold it (Apply keeps it as a custom range).
+        const fitted = asked.fit && series.rows.length > 0 && asked === range;
+        fields.drawnLabel.textContent = fitted ? `: ${formatTime(from)} → ${formatTime(to)}` : "";
+        if (fitted && document.activeElement !== fields.from && document.activeElement !== fields.to) {
+          fields.from.value = toLocalInput(from);
+          fields.to.value = toLocalInput(to);
         }
       } catch (error) {
         fill(message, notice("error", error.message));
@@ -226,6 +317,7 @@ export function metricsView(app) {
     cards = new Map();
     const attribution = data.attribution;
     attributionArn = attribution?.metricAttributionArn || null;
+    names = resourceNames(data);
     if (!attribution) {
       fill(root, h("section", { class: "card empty" },
         h("h2", {}, "No metric attribution"),

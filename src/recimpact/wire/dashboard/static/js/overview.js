@@ -1,5 +1,5 @@
-// Overview: the dataset group and its resources (datasets with their schemas, the event tracker, the metric
-// attribution), as the Personalize console's dataset group page lists them.
+// Overview: the dataset group and its resources (datasets with their schemas, the event tracker, the recommenders,
+// solutions and campaigns, the metric attribution), as the Personalize console's dataset group page lists them.
 
 import { arnName, fill, formatTime, h, statusBadge } from "./dom.js";
 
@@ -16,9 +16,30 @@ function field(label, value) {
   return [h("dt", {}, label), h("dd", {}, value)];
 }
 
+/** The group's recommenders, custom solutions and the campaigns deploying them: one row each, newest first. */
+function modelRows(data) {
+  const rows = [
+    ...data.recommenders.map((r) => ["Recommender", r.recommenderArn, r]),
+    ...data.solutions.map((s) => ["Solution", s.solutionArn, s]),
+    ...data.campaigns.map((c) => ["Campaign", c.campaignArn, c]),
+  ];
+  return rows.map(([kind, arn, r]) =>
+    h(
+      "tr",
+      { dataset: { kind: kind.toLowerCase(), arn } },
+      h("td", {}, kind),
+      h("td", {}, h("span", { class: "name", title: arn }, r.name)),
+      h("td", { title: r.recipeArn || "" }, r.recipeArn ? arnName(r.recipeArn) : "—"),
+      h("td", {}, statusBadge(r.status)),
+      h("td", {}, formatTime(r.creationDateTime)),
+    ),
+  );
+}
+
 export function overviewView(app) {
   function render(data, root) {
     const { group, datasets, trackers, attribution } = data;
+    const models = modelRows(data);
     const byType = new Map(datasets.map((d) => [d.datasetType, d]));
     const go = (tab) => (event) => {
       event.preventDefault();
@@ -84,6 +105,14 @@ export function overviewView(app) {
               { id: "trackers" },
             )
           : h("p", { class: "muted" }, "No event tracker: PutEvents needs one."),
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h("h3", {}, "Recommenders, solutions and campaigns"),
+        models.length
+          ? table(["Kind", "Name", "Recipe", "Status", "Created"], models, { id: "models" })
+          : h("p", { class: "muted", id: "no-models" }, "None yet: recommendations (GetRecommendations) come from a recommender or a campaign."),
       ),
       h(
         "section",

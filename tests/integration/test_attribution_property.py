@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from tests.hypothesis_profiles import examples
 from tests.integration.ingest import CLICK_VALUE, MARGIN, VIEWS, Tracked
 from tests.server import ServerProcess
 
@@ -253,8 +254,7 @@ _FIRST = Ev("View", 120, 0, "e1", None, None, "email", None, None)
 
 
 @settings(
-    max_examples=25,
-    deadline=None,
+    max_examples=examples(0.25),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(scenario=scenarios())

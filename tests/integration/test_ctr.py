@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from recimpact.client import get_series
 from recimpact.simulate import RetailSite
 from tests.conftest import ROLE_ARN, Group, output_config, unique
+from tests.hypothesis_profiles import examples
 from tests.retail import RetailGroup, wait_recommender
 from tests.server import ServerProcess
 
@@ -127,7 +128,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(0.12), suppress_health_check=list(HealthCheck))
 @given(steps=steps)
 def test_ratios_match_the_reference(server: ServerProcess, shop: dict[str, Any], steps: list[Any]) -> None:
     runtime = server.client("personalize-runtime")

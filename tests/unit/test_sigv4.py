@@ -34,6 +34,7 @@ from recimpact.wire.auth import (
     load_credentials,
     signing_key,
 )
+from tests.hypothesis_profiles import examples
 
 NOW = dt.datetime(2026, 3, 14, 15, 9, 26, tzinfo=dt.UTC)
 KEYS = {
@@ -223,7 +224,10 @@ def test_the_signing_key_is_derived_once_per_day_region_and_service() -> None:
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(1.5),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     path=st.lists(st.text("abcXYZ019-_.~ :@!$'()*+,;=%é", min_size=1, max_size=8), max_size=3),
     query=st.lists(st.tuples(_text, _text), max_size=4),
@@ -288,7 +292,10 @@ def test_a_bad_credentials_file_is_refused_with_the_reason(tmp_path: Path, text:
         load_credentials(write(tmp_path, text))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(3),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     authorization=st.one_of(
         st.text(max_size=300),

@@ -217,10 +217,11 @@ def show_table(
     natural = [max(b, _natural([h])) for b, h in zip(body, columns, strict=True)]
     # Wrapped headers first (once per table), folded cells last (once per row); the heavy box while it fits.
     for style, floor in ((_STYLES[0], body), (_STYLES[1], body), (_STYLES[1], minimum)):
-        widths = _spread(floor, (body, natural), out.width - _overhead(out, style, len(columns)))
+        overhead = _overhead(out, style, len(columns))
+        widths = _spread(floor, (body, natural), out.width - overhead)
         if widths is None:
             continue
-        table = _table(style, title, columns, widths, right)
+        table = _table(style, title and _fold(title, sum(widths) + overhead), columns, widths, right)
         # Rows that wrap are told apart by a rule (or a blank line) between them.
         table.show_lines = any(_natural(col) > w for col, w in zip(by_column, widths, strict=True))
         for row in cells:
@@ -236,7 +237,7 @@ def _show_blocks(
     """One block per row, for a console too narrow for the table: the first cell, then a line per other column
     ("label  value"; the value on a line of its own when both do not fit)."""
     if title:
-        out.print(Text(title, style="bold"))
+        out.print(Text(_fold(title, out.width), style="bold"))
     labels = columns[1:]
     pad = max((cell_len(label) for label in labels), default=0)
     for row in cells:

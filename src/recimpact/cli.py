@@ -9,11 +9,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from recimpact.cli_analysis import backfill, compare
 from recimpact.cli_attribution import attribution_app
-from recimpact.cli_output import OutputFormat, run
+from recimpact.cli_output import OutputFormat, print_table, run
 from recimpact.cli_simulate import simulate
 from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
@@ -185,14 +184,10 @@ def metrics(
     if output_format == "json":
         console.print_json(data=body["rows"])
         return
-    table = Table(title=f"Live series of {metric_attribution_arn}", title_justify="left")
-    for column in body["columns"]:
-        table.add_column(
-            column, justify="right" if column in ("VALUE", "TIMESTAMP") else "left", overflow="fold"
-        )
-    for row in body["rows"]:
-        table.add_row(*(str(row[c]) for c in body["columns"]))
-    console.print(table)
+    columns = body["columns"]
+    print_table(
+        f"Live series of {metric_attribution_arn}", columns, [[r[c] for c in columns] for r in body["rows"]]
+    )
     console.print(f"{len(body['rows'])} rows", style="dim")
 
 
@@ -337,13 +332,18 @@ def reports_list(
         for f in files:
             sys.stdout.write(f'"{f["name"]}",{f["size"]},{f["lastModified"]},"{f["url"]}"\n')
         return
-    table = Table(title="Reports", title_justify="left")
-    for column in ("name", "size", "last modified (UTC)"):
-        table.add_column(column, overflow="fold")
-    for f in files:
-        modified = dt.datetime.fromtimestamp(f["lastModified"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(f["name"], f"{f['size']:,}", modified)
-    console.print(table)
+    print_table(
+        "Reports",
+        ("name", "size", "last modified (UTC)"),
+        [
+            (
+                f["name"],
+                f"{f['size']:,}",
+                dt.datetime.fromtimestamp(f["lastModified"], dt.UTC).strftime("%F %T"),
+            )
+            for f in files
+        ],
+    )
 
 
 @reports_app.command("get")

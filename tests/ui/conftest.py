@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright import sync_api as playwright_api  # a dev dependency: missing, the suite fails, never skips
 
 from recimpact.simulate import EVENT_ATTRIBUTION_SOURCE_FIELD, ITEMS_SCHEMA, interactions_schema
 from tests.conftest import unique
 from tests.server import ServerProcess
-
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = os.environ.get("RECIMPACT_CHROMIUM", "/usr/bin/chromium")
 # The docs' screenshots (docs/screenshots) are rewritten only on request, by `make screenshots`: a plain test run

@@ -96,6 +96,19 @@ def test_surrogate_pairs_and_escaped_backslashes_are_text() -> None:
     assert (params["eventList"][0]["itemId"], params["eventList"][0]["eventId"]) == ("\U0001f600", "\\ud800")
 
 
+def test_nesting_is_refused_before_decoding_far_below_the_recursion_limit() -> None:
+    """Deep enough to refuse, shallow enough that nothing else running on the stack meanwhile runs out of it."""
+    deep = b'{"name": "x", "tags": ' + b"[" * 101 + b"]" * 101 + b"}"
+    with pytest.raises(InvalidInputException, match="nested more than 100 levels"):
+        parse_request(operation("CreateDatasetGroup"), deep)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    event = {"eventType": "View", "sentAt": 1, "properties": "[" * 500}
+    body = json.dumps({"trackingId": "t", "sessionId": "s", "eventList": [event]}).encode()
+    assert parse_request(operation("PutEvents", EVENTS), body)["eventList"][0]["properties"] == "[" * 500
+
+
 def test_body_that_is_not_an_object() -> None:
     with pytest.raises(InvalidInputException, match="must be a JSON object"):
         parse_request(operation("ListMetricAttributions"), b"[1, 2]")

@@ -14,6 +14,7 @@ from recimpact.domain.schema import (
     DatasetSchema,
     canonical_dataset_type,
     check_schema_for_dataset_type,
+    json_nesting_exceeds,
     parse_schema,
 )
 
@@ -175,6 +176,23 @@ DEEP_DOC = json.dumps({"type": "record", "name": "X", "fields": [{"name": "A", "
 def test_nesting_too_deep_to_decode_is_invalid_input(text: str) -> None:
     with pytest.raises(InvalidInputException, match="nested too deeply"):
         parse_schema(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "exceeds"),
+    [
+        ("[" * 100 + "]" * 100, False),
+        ("[" * 101 + "]" * 101, True),
+        ('{"a":' * 101 + "1" + "}" * 101, True),
+        ("[" * 101, True),  # unterminated: still too deep to hand to the decoder
+        ('["' + "[" * 500 + '"]', False),  # brackets inside a string are text
+        ('["\\"' + "[" * 500 + '"]', False),  # ... after an escaped quote too
+        ('["a\\\\", ' + "[" * 101 + "]" * 101 + "]", True),  # an escaped backslash ends no string early
+        ("[1, " * 60 + "[]" + "]" * 60 + ", " + "{}" * 200, False),  # many brackets, shallow
+    ],
+)
+def test_json_nesting_is_measured_outside_strings(text: str, exceeds: bool) -> None:
+    assert json_nesting_exceeds(text) is exceeds
 
 
 def test_duplicate_error_names_the_field() -> None:

@@ -8,6 +8,7 @@ say which type it is for.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,18 +78,37 @@ class DatasetSchema:
         return next((c for c in self.columns if c.name.upper() == wanted), None)
 
 
-def load_json_text(text: str, what: str) -> Any:
-    """A JSON document that arrived inside a string (a schema, ``properties``), or InvalidInputException.
+# How deep a JSON document may nest: far beyond any Personalize shape (CreateSolution's config nests six levels)
+# or a flat ``properties`` object, and far below the interpreter's recursion limit, which Python's decoder
+# approaches by one frame per level. Code that runs meanwhile on that deep stack (a garbage collection's
+# finalizers) would fail with RecursionError of its own, so deep documents are refused before they are decoded.
+MAX_JSON_NESTING = 100
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
-    Python's decoder recurses once per nesting level and raises RecursionError past the interpreter's limit (about
-    a thousand levels, fewer on a deep stack), well within the length a member may have (CreateSchema allows 20,000
-    characters): that is bad input like any other, not a failure of the server."""
+
+def json_nesting_exceeds(text: str, limit: int = MAX_JSON_NESTING) -> bool:
+    """Whether the JSON ``text`` nests arrays and objects more than ``limit`` deep (brackets inside strings do
+    not count). A document with few brackets is answered without a scan."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def load_json_text(text: str, what: str) -> Any:
+    """A JSON document that arrived inside a string (a schema, ``properties``), or InvalidInputException: not
+    JSON, or nested more than ``MAX_JSON_NESTING`` deep."""
+    if json_nesting_exceeds(text):
+        raise InvalidInputException(f"{what} is nested too deeply: at most {MAX_JSON_NESTING} levels")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInputException(f"{what} is not valid JSON: {exc.msg} at position {exc.pos}") from None
-    except RecursionError:
-        raise InvalidInputException(f"{what} is nested too deeply to decode") from None
 
 
 def parse_schema(text: str) -> DatasetSchema:

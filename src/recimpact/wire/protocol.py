@@ -18,6 +18,7 @@ from typing import Any
 from starlette.responses import Response
 
 from recimpact.domain.errors import InvalidInputException, ServiceError
+from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
 from recimpact.wire.models import CONTROL, error_status, service_model
 from recimpact.wire.validation import validate_input
 
@@ -30,12 +31,13 @@ def parse_request(operation: Any, body: bytes) -> dict[str, Any]:
         params: Any = {}
     else:
         # UnicodeDecodeError: not UTF-8, which AWS requires (and ``json.loads`` of bytes would also read UTF-16
-        # and UTF-8-encoded surrogates); ValueError: JSONDecodeError, integers over Python's 4300 digits;
-        # RecursionError: nesting.
+        # and UTF-8-encoded surrogates); ValueError: JSONDecodeError, integers over Python's 4300 digits.
         try:
             text = body.decode("utf-8")
+            if json_nesting_exceeds(text):
+                raise ValueError(f"nested more than {MAX_JSON_NESTING} levels deep")
             params = json.loads(text)
-        except (ValueError, RecursionError) as exc:
+        except ValueError as exc:
             raise InvalidInputException(f"The request body is not valid JSON: {exc}") from None
         if _ESCAPED_SURROGATE.search(text):
             refuse_lone_surrogates(params)

@@ -29,7 +29,9 @@ _MAX_ERRORS_REPORTED = 10
 
 
 @functools.cache
-def _compiled(pattern: str) -> Any:
+def compiled_pattern(pattern: str) -> Any:
+    """A model pattern compiled as the server matches it (``fullmatch``); public so that tests generate values
+    against the same semantics."""
     # AWS patterns are Java regexes matched against the whole value; the ``regex`` module understands their
     # Unicode classes (\p{L}, \p{ASCII}) that the standard ``re`` does not. Patterns without them run on ``re``,
     # several times faster on the short values of every request, with ``re.ASCII``: Java's \d, \w and \s are
@@ -142,7 +144,7 @@ def _check_string(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
     if enum and value not in enum:
         _fail(errors, shape, value, path, f"satisfy enum value set: [{', '.join(enum)}]")
     pattern = PATTERN_OVERRIDES.get(shape.name) or shape.metadata.get("pattern")
-    if pattern and not _compiled(pattern).fullmatch(value):
+    if pattern and not compiled_pattern(pattern).fullmatch(value):
         _fail(errors, shape, value, path, f"satisfy regular expression pattern: {pattern}")
     return value
 
@@ -322,7 +324,7 @@ def _build_fast(shape: Any) -> FastChecker:
     if kind == "string":
         enum = frozenset(meta.get("enum") or ())
         pattern = PATTERN_OVERRIDES.get(shape.name) or meta.get("pattern")
-        matcher = _compiled(pattern).fullmatch if pattern else None
+        matcher = compiled_pattern(pattern).fullmatch if pattern else None
 
         shortest, longest = low or 0, high if high is not None else sys.maxsize
 

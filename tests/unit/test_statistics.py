@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.statistics import (
+    DEFAULT_SEQUENTIAL_TUNING,
     Comparison,
     Interval,
     MetricKind,
@@ -237,6 +238,8 @@ def test_few_units_are_flagged_but_still_computed() -> None:
         ({"alpha": 1.5}, "alpha must be between 0 and 1"),
         ({"sequential_tuning": 0}, "sequential tuning must be a positive"),
         ({"sequential_tuning": math.nan}, "sequential tuning must be a positive"),
+        ({"sequential_tuning": 5e-324}, "sequential tuning must be a positive"),  # its ρ² overflows
+        ({"alpha": 5e-324}, "alpha must be between 0 and 1"),  # α/2 is zero
         ({"kind": "MEDIAN"}, "metric kind must be one of MEAN, RATIO"),
     ],
 )
@@ -514,3 +517,15 @@ def test_a_denominator_too_close_to_zero_is_not_estimable_rather_than_an_error()
     )
     assert result.difference_ci is None
     assert any("too close to zero" in warning for warning in result.warnings)
+
+
+@given(st.floats(min_value=1e-300, max_value=1, exclude_max=True), st.floats(min_value=1, max_value=1e12))
+@example(1e-20, DEFAULT_SEQUENTIAL_TUNING)  # 1 − α/2 rounds to 1, where the normal quantile is undefined
+def test_any_level_and_tuning_give_intervals_around_the_difference(alpha: float, tuning: float) -> None:
+    a, b = SampleSummary.from_values([1, 2, 3, 5] * 10), SampleSummary.from_values([2, 3, 4, 6] * 10)
+    result = compare(a, b, MetricKind.MEAN, alpha=alpha, sequential_tuning=tuning)
+    for interval in (result.difference_ci, result.difference_sequence):
+        assert interval is not None
+        assert math.isfinite(interval.lower)
+        assert math.isfinite(interval.upper)
+        assert interval.contains(1.0)

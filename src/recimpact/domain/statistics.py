@@ -296,11 +296,14 @@ def compare(
     (see ``sequence_factor``).
 
     Degenerate inputs never raise: values that cannot be computed are None, with a warning. Invalid parameters
-    (alpha outside (0, 1), a non-positive tuning) raise InvalidInputException.
+    (alpha outside (0, 1) or so small that α/2 is zero, a tuning that is not a positive number of units whose ρ²
+    is a float) raise InvalidInputException.
     """
-    if not 0 < alpha < 1:
+    if not (alpha / 2 > 0 and alpha < 1):
         raise InvalidInputException(f"alpha must be between 0 and 1, got {alpha}")
-    if not (math.isfinite(sequential_tuning) and sequential_tuning > 0):
+    if not (math.isfinite(sequential_tuning) and sequential_tuning > 0) or not math.isfinite(
+        sequential_rho(alpha, sequential_tuning)
+    ):
         raise InvalidInputException(
             f"sequential tuning must be a positive number of units, got {sequential_tuning}"
         )
@@ -363,7 +366,8 @@ def compare(
         warnings.append("the difference has no positive, finite variance: no intervals")
         return replace(empty, difference=difference, lift=lift, warnings=tuple(warnings))
 
-    z_critical = _STANDARD_NORMAL.inv_cdf(1 - alpha / 2)
+    # The lower tail's quantile, negated: 1 − α/2 rounds to 1 (where the quantile is undefined) once α < 1e-16.
+    z_critical = -_STANDARD_NORMAL.inv_cdf(alpha / 2)
     units = a.n + b.n
     factor = sequence_factor(units, alpha, sequential_tuning)
     se = math.sqrt(variance)

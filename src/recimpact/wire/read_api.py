@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -70,10 +71,19 @@ def _endpoint(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
     return endpoint
 
 
+def _time(text: str, name: str) -> float:
+    """A time parameter as epoch seconds. ``parse_time`` reads ``nan`` and ``inf`` as floats; no range ends at
+    them, and the JSON answer that echoes the range could not carry them."""
+    value = parse_time(text)
+    if not math.isfinite(value):
+        raise InvalidInputException(f"{name} must be a finite time, got {text!r}")
+    return value
+
+
 def _range(request: Request) -> tuple[float | None, float | None]:
     query = request.query_params
-    start = parse_time(query["start"]) if query.get("start") else None
-    end = parse_time(query["end"]) if query.get("end") else None
+    start = _time(query["start"], "start") if query.get("start") else None
+    end = _time(query["end"], "end") if query.get("end") else None
     return start, end
 
 
@@ -167,7 +177,7 @@ async def backfill(request: Request) -> Response:
     """``POST /api/v1/backfill?metricAttributionArn=ARN&since=T[&publish=true|false][&report=true|false]``: count
     the stored events the live series left out (``services/backfill.py``)."""
     arn = _required(request, "metricAttributionArn")
-    since = parse_time(_required(request, "since"))
+    since = _time(_required(request, "since"), "since")
     publish, report = _flag(request, "publish", True), _flag(request, "report", False)
     result = await run_in_threadpool(run_backfill, _context(request, arn), arn, since, publish, report)
     return _json({"metricAttributionArn": arn, **result.to_json()})

@@ -13,7 +13,7 @@ past validation into the handlers, and destructive operations have something of 
   a comparison that reads the items' current values).
 
 The number of examples per operation is the active hypothesis profile's (``tests/conftest.py``); so is
-derandomization. Each failure the fuzz found stays as an ``@example`` in ``EXAMPLES``.
+derandomization. Each failure the fuzz found stays as an ``@example`` (``examples``).
 """
 
 from __future__ import annotations
@@ -222,38 +222,45 @@ DISPOSABLE: dict[str, Callable[[Shared, ServerProcess], dict[str, list[str]]]] =
 
 OPERATIONS = registry.registered()
 
-# Bodies that failed (a 5xx, or a traceback in the server's output) before their fix, kept as examples of the
-# operation they were sent to; ARNs of resources that do not exist serve, as the failures came before any lookup.
-_GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/fuzz"
-_DEEP = Raw("[" * 5000 + "]" * 5000)
-EXAMPLES: dict[str, list[Body]] = {
-    # A lone surrogate reached SQLite, which cannot encode it (issue 17): refused by the wire for every member.
-    "PutEvents": [
-        Body(
-            {
-                "trackingId": "t",
-                "sessionId": "s",
-                "eventList": [{"eventType": "View", "itemId": "file-\udcff", "sentAt": 1.7e9}],
-            },
-            "eventList.member.itemId: lone surrogate",
-        )
-    ],
-    # 5,000 nested brackets within CreateSchema's 20,000 characters: RecursionError in the decoder (issue 17).
-    "CreateSchema": [Body({"name": "deep", "schema": "[" * 5000 + "]" * 5000}, None)],
-    # A deep body decoded to the interpreter's recursion limit: a finalizer that the garbage collector ran on
-    # that stack (urllib3's pool of a boto3 client) died of RecursionError. Bodies nest at most 100 levels now.
-    "CreateMetricAttribution": [
-        Body(
-            {
-                "name": "ma",
-                "datasetGroupArn": _GROUP,
-                "metrics": _DEEP,
-                "metricsOutputConfig": {"roleArn": ROLE_ARN, "s3DataDestination": {"path": "s3://bucket/x/"}},
-            },
-            "metrics: not a list",
-        )
-    ],
-}
+
+def examples(target: Target) -> dict[str, list[Body]]:
+    """Bodies that failed before their fix (a 5xx, or a traceback in the server's output), kept as examples of
+    the operation they were sent to, naming the target's resources as the failing requests did."""
+    now = time.time()
+
+    def put_events(**event: Any) -> dict[str, Any]:
+        fields = {"eventType": "View", "itemId": ITEMS[0], "sentAt": now - 60, **event}
+        return {"trackingId": target.tracking_id, "sessionId": "s", "userId": "u-0", "eventList": [fields]}
+
+    return {
+        "PutEvents": [
+            # A lone surrogate reached SQLite, which cannot encode it (issue 17): the wire refuses it in any member.
+            Body(put_events(itemId="file-\udcff"), "eventList.member.itemId: lone surrogate"),
+            Body(
+                put_events(itemId="file-\udcff"), "eventList.member.itemId: lone surrogate", ascii_only=False
+            ),
+            # Times past every date a report can write (issue 17; domain/values.py holds the rule).
+            *(Body(put_events(sentAt=sent_at), None) for sent_at in (1e20, 1e300, 2**64, "1e300")),
+        ],
+        # 5,000 nested brackets within CreateSchema's 20,000 characters: RecursionError in the decoder (issue 17).
+        "CreateSchema": [Body({"name": "deep", "schema": "[" * 5000 + "]" * 5000}, None)],
+        # A body decoded to the interpreter's recursion limit: a finalizer the garbage collector ran on that stack
+        # (urllib3's pool of a boto3 client) died of RecursionError. Bodies nest at most 100 levels now.
+        "CreateMetricAttribution": [
+            Body(
+                {
+                    "name": "ma",
+                    "datasetGroupArn": target.group,
+                    "metrics": Raw("[" * 5000 + "]" * 5000),
+                    "metricsOutputConfig": {
+                        "roleArn": ROLE_ARN,
+                        "s3DataDestination": {"path": "s3://bucket/x/"},
+                    },
+                },
+                "metrics: not a list",
+            )
+        ],
+    }
 
 
 @pytest.mark.parametrize(("service", "operation_name"), OPERATIONS, ids=[name for _, name in OPERATIONS])
@@ -297,7 +304,7 @@ def test_operation_survives_fuzzing(
         if observe is not None and answer.status != 200:
             assert observe() == before, (f"{answer.error_code} changed the store", encoded[:500])
 
-    for body in EXAMPLES.get(operation_name, []):
+    for body in examples(target).get(operation_name, []):
         fuzz = example(body)(fuzz)
     try:
         fuzz()

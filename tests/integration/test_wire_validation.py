@@ -382,3 +382,34 @@ def test_a_next_token_with_one_character_changed_is_refused(personalize: Any) ->
     changed = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
     with pytest.raises(personalize.exceptions.InvalidNextTokenException):
         personalize.list_schemas(nextToken=changed)
+
+
+USERS_SCHEMA = {
+    "type": "record",
+    "name": "Users",
+    "fields": [{"name": "USER_ID", "type": "string"}, {"name": "AGE", "type": ["null", "int"]}],
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="domain/events.py decodes properties with json.loads, which raises RecursionError (a 500) on a "
+    "document nested thousands deep; parse_properties should decode with domain.schema.load_json_text",
+)
+@pytest.mark.parametrize("kind", ["Items", "Users"])
+def test_properties_nested_thousands_deep_are_invalid_input(
+    server: ServerProcess, personalize: Any, group: Group, kind: str
+) -> None:
+    """ItemProperties hold 32,000 characters and UserProperties 24,000: room for 12,000 nested brackets."""
+    if kind == "Items":
+        dataset = group.items_dataset
+    else:
+        schema = personalize.create_schema(name=unique("users"), schema=json.dumps(USERS_SCHEMA))["schemaArn"]
+        dataset = personalize.create_dataset(
+            name=unique("users"), datasetGroupArn=group.arn, datasetType="Users", schemaArn=schema
+        )["datasetArn"]
+    member, key = ("items", "itemId") if kind == "Items" else ("users", "userId")
+    records = [{key: "deep", "properties": "[" * 12_000 + "]" * 12_000}]
+    body = json.dumps({"datasetArn": dataset, member: records}).encode()
+    result = raw_post(server, f"/{member}", body, {"Content-Type": "application/json"})
+    assert_error(result, "InvalidInputException")

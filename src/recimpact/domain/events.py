@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recimpact.domain.errors import InvalidInputException
-from recimpact.domain.schema import DatasetSchema
+from recimpact.domain.schema import DatasetSchema, load_json_text
 from recimpact.domain.values import IMPRESSION_SEPARATOR, number_problem, timestamp_problem, value_problem
 
 # AWS: these property keys are forbidden, compared case-insensitively.
@@ -62,17 +62,22 @@ def _typed(column_type: str, value: Any) -> Any:
 
 
 def parse_properties(
-    text: str | None, schema: DatasetSchema, excluded: frozenset[str], where: str
+    text: str | None,
+    schema: DatasetSchema,
+    excluded: frozenset[str],
+    where: str,
+    forbidden: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Map a ``properties`` JSON string onto ``schema``'s columns, checking names and types."""
+    """Map a ``properties`` JSON string onto ``schema``'s columns, checking names and types; a key in
+    ``forbidden`` (lower-case) is refused before any other."""
     if text is None:
         return {}
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
-        raise InvalidInputException(f"{where}: properties must be a JSON object string") from None
+    doc = load_json_text(text, f"{where}: properties")
     if not isinstance(doc, dict):
         raise InvalidInputException(f"{where}: properties must be a JSON object string")
+    named = [key for key in doc if key.lower() in forbidden] if forbidden else []
+    if named:
+        raise InvalidInputException(f"{where}: properties may not contain the key {named[0]!r}")
     values: dict[str, Any] = {}
     for key, value in doc.items():
         name = schema_field_name(key)
@@ -154,16 +159,6 @@ def parse_event(
 ) -> Interaction:
     """A PutEvents ``eventList`` member (already checked against the model) as an Interaction."""
     where = f"eventList.{index + 1}"
-    properties = event.get("properties")
-    if properties is not None:
-        try:
-            keys = json.loads(properties)
-        except json.JSONDecodeError:
-            keys = None
-        if isinstance(keys, dict):
-            forbidden = [k for k in keys if k.lower() in FORBIDDEN_EVENT_PROPERTIES]
-            if forbidden:
-                raise InvalidInputException(f"{where}: properties may not contain the key {forbidden[0]!r}")
     source = (event.get("metricAttribution") or {}).get("eventAttributionSource")
     sent_at = float(event["sentAt"])
     problem = timestamp_problem(sent_at)
@@ -185,7 +180,9 @@ def parse_event(
         recommendation_id=event.get("recommendationId"),
         attribution_source=source,
         impression=tuple(event.get("impression") or ()),
-        properties=parse_properties(properties, schema, _EVENT_MEMBER_FIELDS, where),
+        properties=parse_properties(
+            event.get("properties"), schema, _EVENT_MEMBER_FIELDS, where, FORBIDDEN_EVENT_PROPERTIES
+        ),
     )
 
 

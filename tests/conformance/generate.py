@@ -1,5 +1,5 @@
 """Hypothesis strategies for interaction files that probe where two engines could disagree: duplicates (also
-written differently: ``2.5`` and ``+2.50`` are one value), case variants of event types, sources explicit, blank,
+written differently: ``2.5`` and ``+2.50`` are one value), case variants of event types, sources explicit, empty,
 padded or given by a recommendation id, rows either side of a window boundary, empty cells, quoting, several
 files with different columns in different orders."""
 
@@ -13,7 +13,8 @@ from tests.conformance.pipeline import COLUMNS, METRICS, RECOMMENDER, Case, Row
 
 BASE = 1_763_900_100 // 900 * 900  # a window start
 EVENT_TYPES = ["View", "view", "VIEW", "vIeW", "Purchase", "PURCHASE", "Click", "click", "AddToCart", " View"]
-SOURCES = [None, "", " ", "email", "Email", " email ", "partner, inc.", 'say "hi"', "tab\there", "ünï"]
+# Sources the model's pattern accepts (printable ASCII with a visible character), padded ones kept as sent.
+SOURCES = [None, "", "email", "Email", " email ", "email  ", "partner, inc.", 'say "hi"', " a  b "]
 RECOMMENDATIONS = [None, "r1", "r2", "r9"]  # r9 was never issued
 ISSUED = {"r1": RECOMMENDER + "top-picks", "r2": RECOMMENDER + "also-viewed"}
 USERS = ["u1", "u2", "u,3", 'u"4']
@@ -45,7 +46,7 @@ def float_text(value: float) -> st.SearchStrategy[str]:
 @st.composite
 def timestamps(draw: st.DrawFn) -> int:
     if draw(st.integers(0, 9)) == 0:
-        return draw(st.sampled_from([-901, -900, -1, 0, 1, 899, 900]))  # around the epoch
+        return draw(st.sampled_from([0, 1, 899, 900, 901, 1799]))  # from the epoch, the earliest event time
     return BASE + draw(st.sampled_from(OFFSETS)) + draw(st.sampled_from([0, 0, 0, 900, 7200]))
 
 

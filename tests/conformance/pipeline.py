@@ -2,8 +2,8 @@
 
 ``attribute`` drives the Engine API in the order an import job does (load, the recommendation ids, sources,
 aggregate, report rows). ``reference_rows`` computes the report from the typed rows, written from SPEC §3 rather
-than from the engines' SQL: exact duplicates once, the source explicit (trimmed; blank is none), else the issuer of
-the recommendation id, else SOURCE_NAME_UNDEFINED; event types matched case-insensitively; SUM over a missing value
+than from the engines' SQL: exact duplicates once, the source explicit (exactly as written; an empty cell is none), else
+the issuer of the recommendation id, else SOURCE_NAME_UNDEFINED; event types matched case-insensitively; SUM over a missing value
 adds nothing; 900-second windows aligned to the epoch.
 """
 
@@ -91,7 +91,7 @@ def attribute(engine: Engine, case: Case, work: Path) -> list[dict[str, object]]
         for n, (header, lines) in enumerate(case.files)
     ]
     part = work / f"{engine.name}.parquet"
-    loaded = engine.load(files, INTERACTIONS.columns, part)
+    loaded = engine.load(files, INTERACTIONS.columns, part, dataset_type="INTERACTIONS")
     recommendations = None
     if "RECOMMENDATION_ID" in loaded.columns:
         ids = engine.distinct([part], "RECOMMENDATION_ID")
@@ -109,9 +109,9 @@ def attribute(engine: Engine, case: Case, work: Path) -> list[dict[str, object]]
 
 
 def _source(row: Row, issued: Mapping[str, str]) -> str:
-    explicit = (row.get("EVENT_ATTRIBUTION_SOURCE") or "").strip(" ")
-    if explicit:
-        return explicit
+    explicit = row.get("EVENT_ATTRIBUTION_SOURCE")
+    if explicit:  # kept as sent, as PutEvents keeps it
+        return str(explicit)
     rec = row.get("RECOMMENDATION_ID")
     return issued.get(rec, SOURCE_NAME_UNDEFINED) if rec else SOURCE_NAME_UNDEFINED
 

@@ -34,10 +34,17 @@ class LoadResult:
 class Engine(Protocol):
     name: str
 
-    def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
-        """Validate every value against the schema and store the distinct rows as Parquet at ``dest`` (a file on
-        DuckDB, a folder of part files on Spark). Raises DataError naming the first bad value; writes nothing on
-        failure."""
+    def load(
+        self,
+        files: Sequence[InputFile],
+        schema_columns: Sequence[Column],
+        dest: Path,
+        dataset_type: str | None = None,
+    ) -> LoadResult:
+        """Validate every value against the schema and the rules of ``domain.values`` (``engine.rules``; the
+        member's string rules and the event time's range of ``dataset_type``, none without one) and store the
+        distinct rows as Parquet at ``dest`` (a file on DuckDB, a folder of part files on Spark). Raises DataError
+        naming the first bad value (file, line, column, why; ``engine.lines``); writes nothing on failure."""
         ...
 
     def progress(self) -> float | None:
@@ -69,17 +76,6 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-AVRO_TO_SQL = {
-    "int": "INTEGER",
-    "long": "BIGINT",
-    # Avro float is read as DOUBLE: sums of 32-bit floats would print artifacts such as 10.100000381.
-    "float": "DOUBLE",
-    "double": "DOUBLE",
-    "string": "VARCHAR",
-    "boolean": "BOOLEAN",
-}
 
 
 def create_engine(settings: Settings) -> Engine:

@@ -3,10 +3,10 @@ limit (larger inputs spill to disk instead of failing)."""
 
 from __future__ import annotations
 
-import csv
+import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,10 @@ import duckdb
 import regex
 
 from recimpact.domain.schema import Column
-from recimpact.engine.base import AVRO_TO_SQL, DataError, InputFile, LoadResult
+from recimpact.engine import lines
+from recimpact.engine.base import DataError, InputFile, LoadResult
 from recimpact.engine.plan import AttributionQuery
+from recimpact.engine.rules import DUCKDB, ColumnRule, column_rules, duckdb_literal, typed_sql
 
 # DuckDB's own memory (hash tables, buffers), not the process's: the server around it holds ~0.15 GiB, and a job
 # should keep the whole process under 1 GiB whatever the input's size (the dedupe spills to temp_directory instead).
@@ -23,70 +25,22 @@ MEMORY_LIMIT = "768MB"
 _DISTINCT_MAX_BYTES = 768 * 10**6  # CSV input up to which the load dedupes with DISTINCT (see load)
 _LINE = regex.compile(r"CSV Error on Line: (\d+)")
 _COLUMN = regex.compile(r'converting column "([^"]+)"')
-_INTEGER_TYPES = ("int", "long")
-_INTEGER_TEXT = r"\s*[+-]?[0-9]+\s*"
-_INTEGER_RANGE = {"int": 1 << 31, "long": 1 << 63}
-_NOT_AN_INTEGER = "recimpact: a value is not an integer"
+_REFUSED = "recimpact: a value is refused"  # error()'s message; the slow path (engine.lines) names it
+_literal = duckdb_literal
 
 
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _columns_arg(columns: Sequence[Column]) -> str:
-    return "{" + ", ".join(f"{_literal(c.name.upper())}: {_literal(_read_type(c))}" for c in columns) + "}"
-
-
-def _read_type(column: Column) -> str:
-    # DuckDB's CSV reader would round 2.5 to 3 and read 0x10 or 1e3 into an integer column: integers are read as
-    # text and converted by _typed, which accepts plain decimal integers only.
-    return "VARCHAR" if column.type in _INTEGER_TYPES else AVRO_TO_SQL[column.type]
-
-
-def _typed(column: Column) -> str:
-    """The column as loaded, in its SQL type (an integer that is not one raises _NOT_AN_INTEGER)."""
-    name = quote(column.name.upper())
-    if column.type not in _INTEGER_TYPES:
-        return name
-    return (
-        f"CASE WHEN {name} IS NULL THEN NULL WHEN regexp_full_match({name}, {_literal(_INTEGER_TEXT)})"
-        f" THEN CAST(TRIM({name}) AS {AVRO_TO_SQL[column.type]}) ELSE error({_literal(_NOT_AN_INTEGER)}) END"
-        f" AS {name}"
-    )
-
-
 def _read_csv(file: InputFile) -> str:
+    # Every cell is read as text and typed by engine.rules (DuckDB's reader would round 2.5 into an integer
+    # column, read 0x10 or 1e3 into one, and 1e-400 as 0 into a double).
+    columns = "{" + ", ".join(f"{_literal(c.name.upper())}: 'VARCHAR'" for c in file.columns) + "}"
     return (
         f"read_csv({_literal(str(file.path))}, header=true, auto_detect=false, strict_mode=true,"
-        f" columns={_columns_arg(file.columns)})"
+        f" columns={columns})"
     )
-
-
-def _first_bad_integer(files: Sequence[InputFile]) -> str | None:
-    """The slow path, taken only on failure: the first line whose int or long value is not one."""
-    for file in files:
-        wanted = [(i, c) for i, c in enumerate(file.columns) if c.type in _INTEGER_TYPES]
-        if not wanted:
-            continue
-        with open(file.path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            for row in reader:
-                for i, column in wanted:
-                    text = row[i] if i < len(row) else ""
-                    limit = _INTEGER_RANGE[column.type]
-                    if text and not (
-                        regex.fullmatch(r"\s*[+-]?[0-9]+\s*", text) and -limit <= int(text) < limit
-                    ):
-                        return (
-                            f"{file.name}: line {reader.line_num}, column {column.name.upper()}:"
-                            f" {row[i]!r} is not a valid {column.type}"
-                        )
-    return None
 
 
 class DuckDBEngine:
@@ -117,11 +71,62 @@ class DuckDBEngine:
             return None
         return value / 100 if value >= 0 else None
 
-    def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
+    def load(
+        self,
+        files: Sequence[InputFile],
+        schema_columns: Sequence[Column],
+        dest: Path,
+        dataset_type: str | None = None,
+    ) -> LoadResult:
         present = {c.name.upper() for f in files for c in f.columns}
         ordered = [c for c in schema_columns if c.name.upper() in present]
-        select = ", ".join(_typed(c) for c in ordered)
-        names = ", ".join(quote(c.name.upper()) for c in ordered)
+        rules = column_rules(ordered, dataset_type)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+        with self._lock:
+            try:
+                self._write_distinct(files, rules, tmp)
+                rows = self._conn.execute(
+                    f"SELECT count(*) FROM read_parquet({_literal(str(tmp))})"
+                ).fetchone()
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        tmp.replace(dest)
+        return LoadResult(rows=int(rows[0]) if rows else 0, columns=frozenset(present))
+
+    def _write_distinct(self, files: Sequence[InputFile], rules: Mapping[str, ColumnRule], tmp: Path) -> None:
+        """Write the distinct typed rows to ``tmp``. A refused value (an empty required one included) raises
+        DataError naming it: the slow path (engine.lines) reads the files again to find it."""
+        try:
+            self._copy(files, rules, tmp)
+            return
+        except duckdb.OutOfMemoryException as exc:  # even with the window plan: no value to name
+            tmp.unlink(missing_ok=True)
+            raise DataError(self._explain(exc, files)) from None
+        except duckdb.Error as exc:
+            tmp.unlink(missing_ok=True)
+            found = lines.check(files, rules)
+            if found.reason is not None:
+                raise DataError(found.reason) from None
+            if not found.irregular:
+                raise DataError(self._explain(exc, files)) from None
+        # Nothing is wrong with the values, but a file mixes line endings, which the strict reader refuses: it
+        # reads those files written again with \n alone.
+        folder = self._temp_dir / f"inputs-{uuid.uuid4().hex}"
+        try:
+            read = [lines.normalized(f, folder) if i in found.irregular else f for i, f in enumerate(files)]
+            try:
+                self._copy(read, rules, tmp)
+            except duckdb.Error as exc:
+                tmp.unlink(missing_ok=True)
+                raise DataError(self._explain(exc, read)) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _copy(self, files: Sequence[InputFile], rules: Mapping[str, ColumnRule], tmp: Path) -> None:
+        fail = f"error({_literal(_REFUSED)})"
+        select = ", ".join(typed_sql(rule, DUCKDB, quote(name), fail) for name, rule in rules.items())
+        names = ", ".join(quote(name) for name in rules)
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM {_read_csv(f)}" for f in files)
         # Two plans for the same distinct rows. DISTINCT (one hash table entry per distinct row) is the fastest,
         # but DuckDB cannot spill all of that table: with a 6-column file it ran out of memory on 40M rows (1.9 GB)
@@ -135,76 +140,14 @@ class DuckDBEngine:
         )
         small = sum(f.path.stat().st_size for f in files) <= _DISTINCT_MAX_BYTES
         plans = [distinct, windowed] if small else [windowed]
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-        with self._lock:
+        for plan in plans:
             try:
-                for plan in plans:
-                    try:
-                        self._conn.execute(f"COPY ({plan}) TO {_literal(str(tmp))} (FORMAT parquet)")
-                        break
-                    except duckdb.OutOfMemoryException:
-                        tmp.unlink(missing_ok=True)
-                        if plan is plans[-1]:
-                            raise
-            except duckdb.Error as exc:
+                self._conn.execute(f"COPY ({plan}) TO {_literal(str(tmp))} (FORMAT parquet)")
+                return
+            except duckdb.OutOfMemoryException:
                 tmp.unlink(missing_ok=True)
-                text = str(exc)
-                bad_integer = None
-                if _NOT_AN_INTEGER in text or ("Conversion Error" in text and "CSV Error" not in text):
-                    bad_integer = _first_bad_integer(files)
-                raise DataError(bad_integer or self._explain(exc, files)) from None
-            try:
-                self._check_required(tmp, ordered, files)
-                rows = self._conn.execute(
-                    f"SELECT count(*) FROM read_parquet({_literal(str(tmp))})"
-                ).fetchone()
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        tmp.replace(dest)
-        return LoadResult(rows=int(rows[0]) if rows else 0, columns=frozenset(present))
-
-    def _check_required(self, parquet: Path, columns: Sequence[Column], files: Sequence[InputFile]) -> None:
-        required = [c for c in columns if not c.nullable]
-        if not required:
-            return
-        # The Parquet footer counts every column chunk's nulls: reading it costs milliseconds where scanning the
-        # columns costs most of a second per 10M rows. Columns without those statistics are scanned.
-        known = self._null_counts(parquet)
-        nulls = {c.name.upper(): known[c.name.upper()] for c in required if c.name.upper() in known}
-        unknown = [c for c in required if c.name.upper() not in nulls]
-        if unknown:
-            counts = ", ".join(f"count(*) FILTER (WHERE {quote(c.name.upper())} IS NULL)" for c in unknown)
-            row = self._conn.execute(
-                f"SELECT {counts} FROM read_parquet({_literal(str(parquet))})"
-            ).fetchone()
-            nulls.update(zip((c.name.upper() for c in unknown), row or (), strict=False))
-        missing = [c for c in required if nulls.get(c.name.upper())]
-        if missing:
-            raise DataError(self._first_null(missing[0], files))
-
-    def _null_counts(self, parquet: Path) -> dict[str, int]:
-        """Nulls per top-level column, from the footer's statistics; a column some chunk lacks them for is left
-        out."""
-        rows = self._conn.execute(
-            "SELECT path_in_schema, sum(stats_null_count), count(*) = count(stats_null_count)"
-            f" FROM parquet_metadata({_literal(str(parquet))}) GROUP BY path_in_schema"
-        ).fetchall()
-        return {str(name): int(total) for name, total, complete in rows if complete and total is not None}
-
-    def _first_null(self, column: Column, files: Sequence[InputFile]) -> str:
-        """The slow path, taken only on failure: the first line whose required value is empty."""
-        name = column.name.upper()
-        for file in files:
-            if name not in {c.name.upper() for c in file.columns}:
-                return f"{file.name}: the header has no {name} column, which is required"
-            row = self._conn.execute(
-                f"SELECT rn FROM (SELECT row_number() OVER () AS rn, {quote(name)} AS v FROM {_read_csv(file)})"
-                " WHERE v IS NULL ORDER BY rn LIMIT 1"
-            ).fetchone()
-            if row:
-                return f"{file.name}: line {int(row[0]) + 1}, column {name}: a value is required"
-        return f"column {name}: a value is required"
+                if plan is plans[-1]:
+                    raise
 
     @staticmethod
     def _explain(error: Exception, files: Sequence[InputFile]) -> str:

@@ -74,7 +74,8 @@ class AttributionQuery:
         cols = self.interaction_columns
         source_terms = []
         if "EVENT_ATTRIBUTION_SOURCE" in cols:
-            source_terms.append(f"NULLIF(TRIM(i.{q('EVENT_ATTRIBUTION_SOURCE')}), '')")
+            # Kept as sent, as PutEvents keeps it (the model's pattern refuses a blank one); no value is no source.
+            source_terms.append(f"NULLIF(i.{q('EVENT_ATTRIBUTION_SOURCE')}, '')")
         if self.needs_recommendations:
             source_terms.append(f"r.{q('SOURCE')}")
         source_terms.append(f"'{SOURCE_NAME_UNDEFINED}'")

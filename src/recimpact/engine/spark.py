@@ -1,33 +1,35 @@
 """The distributed engine: the same load and attribution as DuckDB's, run by Apache Spark (PySpark).
 
 Values mean what they mean on DuckDB (the conformance suite in tests/conformance runs both on the same inputs):
-every CSV cell is read as text and typed by one SQL expression per column that accepts exactly what DuckDB's reader
-accepts; the attribution is plan.py's SQL, rendered with Spark's identifier quoting. No Python runs on executors
+every CSV cell is read as text and typed by one SQL expression per column (``engine.rules``, rendered for Spark SQL);
+the attribution is plan.py's SQL, rendered with Spark's identifier quoting. No Python runs on executors
 (no UDFs), so a cluster needs nothing but Spark and a filesystem it shares with the server.
 
-Errors take two steps. Spark finds *that* a value is bad on one pass (``raise_error``, as DuckDB's ``error()``), but
-its CSV reader cannot say on which line; the driver then reads the file the failing task named, from the start,
-with the same rules, and names the first bad line and column. That slow path runs only when a job fails.
+Values are held to ``engine.rules``, the SQL both engines share. Errors take two steps. Spark finds *that* a value
+is bad on one pass (``raise_error``, as DuckDB's ``error()``), but its CSV reader cannot say on which line; the
+driver then reads the files from the start with the same rules in Python (``engine.lines``, DuckDB's slow path too)
+and names the first bad line and column. That slow path runs only when a job fails.
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 import shutil
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import regex
 
 from recimpact.domain.schema import Column
-from recimpact.engine.base import AVRO_TO_SQL, DataError, InputFile, LoadResult
+from recimpact.engine import lines
+from recimpact.engine.base import DataError, InputFile, LoadResult
 from recimpact.engine.plan import AttributionQuery, backtick_quote
+from recimpact.engine.rules import SPARK, ColumnRule, column_rules, spark_literal, typed_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -40,130 +42,25 @@ _CORRUPT = "__recimpact_corrupt"
 _BAD = (
     "recimpact-bad-input:"  # raise_error's message: the marker, then the file's index and what looked wrong
 )
-
-# What DuckDB's CSV reader accepts, written once for Spark's SQL (Java regex) and for the driver's slow path.
-# Integers (read as text by both engines, see duckdb._read_type): RE2's \s, which lacks \v.
-_INTEGER_SPACE = r"[ \t\n\f\r]"
-INTEGER_TEXT = rf"{_INTEGER_SPACE}*[+-]?[0-9]+{_INTEGER_SPACE}*"
-# Doubles: digits may be grouped with single underscores (1_000.5); inf, infinity and nan in any case; C's isspace.
-_DOUBLE_SPACE = r"[ \t\n\x0B\f\r]"
-_DIGITS = r"[0-9]+(?:_[0-9]+)*"
-_NUMBER = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
-DOUBLE_TEXT = rf"{_DOUBLE_SPACE}*[+-]?(?:(?i:inf|infinity|nan)|{_NUMBER}){_DOUBLE_SPACE}*"
-BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
-BOOLEAN_WORDS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
-_INTEGER_RANGE = {"int": 1 << 31, "long": 1 << 63}
-_INTEGER_TYPES = ("int", "long")
-_FLOAT_TYPES = ("float", "double")
 _SPECIAL_IN_PATH = regex.compile(r"[\[\]*?{}:\\]")
 _REPLACEMENT = "\ufffd"  # what Spark's reader makes of bytes that are not UTF-8
-
-
-def _literal(text: str) -> str:
-    """A Spark SQL string literal (backslash escapes are on by default)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+_literal = spark_literal
 
 
 def _bad(kind: str) -> str:
     return f"raise_error(concat({_literal(_BAD)}, CAST({_FILE} AS STRING), {_literal(':' + kind)}))"
 
 
-def _typed(column: Column, suspicious: bool) -> str:
-    """The column as loaded, in its SQL type; a value DuckDB would refuse raises (see _bad)."""
-    name = backtick_quote(column.name.upper())
-    text = f"NULLIF({name}, '')"  # empty and quoted-empty cells are no value, as in DuckDB
-    if column.type in _INTEGER_TYPES:
-        sql_type = AVRO_TO_SQL[column.type]
-        digits = f"regexp_replace({text}, {_literal(_INTEGER_SPACE)}, '')"
-        value = (
-            f"CASE WHEN {text} RLIKE {_literal('^' + INTEGER_TEXT + '$')}"
-            f" AND try_cast({digits} AS {sql_type}) IS NOT NULL"
-            f" THEN CAST({digits} AS {sql_type}) ELSE {_bad('value')} END"
-        )
-    elif column.type in _FLOAT_TYPES:
-        bare = f"lower(regexp_replace({text}, {_literal(_DOUBLE_SPACE + '|_')}, ''))"
-        value = (
-            f"CASE WHEN NOT {text} RLIKE {_literal('^' + DOUBLE_TEXT + '$')} THEN {_bad('value')}"
-            f" WHEN {bare} IN ('nan', '+nan', '-nan') THEN CAST('NaN' AS DOUBLE)"
-            f" WHEN {bare} IN ('inf', '+inf', 'infinity', '+infinity') THEN CAST('Infinity' AS DOUBLE)"
-            f" WHEN {bare} IN ('-inf', '-infinity') THEN CAST('-Infinity' AS DOUBLE)"
-            f" ELSE CAST({bare} AS DOUBLE) END"
-        )
-    elif column.type == "boolean":
-        words = {True: [], False: []}  # type: dict[bool, list[str]]
-        for word, meaning in BOOLEAN_WORDS.items():
-            words[meaning].append(_literal(word))
-        value = (
-            f"CASE WHEN lower({text}) IN ({', '.join(words[True])}) THEN true"
-            f" WHEN lower({text}) IN ({', '.join(words[False])}) THEN false ELSE {_bad('value')} END"
-        )
-    else:
-        value = text
-        if suspicious:
-            # Spark's reader turns bytes that are not UTF-8 into U+FFFD, and keeps a badly quoted field ("a"b) as
-            # its raw text, where DuckDB fails: such values send the file to the driver's exact check.
-            suspect = f"instr({text}, {_literal(_REPLACEMENT)}) > 0 OR substr({text}, 1, 1) = '\"'"
-            value = f"CASE WHEN {suspect} THEN {_bad('suspect')} ELSE {text} END"
-    missing = _bad("value") if not column.nullable else "NULL"
-    return f"CASE WHEN {text} IS NULL THEN {missing} ELSE {value} END AS {name}"
+def _suspect(text: str) -> str:
+    """Spark's reader turns bytes that are not UTF-8 into U+FFFD, and keeps a badly quoted field ("a"b) as its
+    raw text, where DuckDB fails: such values send the files to the driver's exact check."""
+    return f"(instr({text}, {_literal(_REPLACEMENT)}) > 0 OR substr({text}, 1, 1) = '\"')"
 
 
-def _valid(column: Column, text: str) -> bool:
-    """The driver's copy of _typed's rule for one non-empty cell."""
-    if column.type in _INTEGER_TYPES:
-        if not regex.fullmatch(INTEGER_TEXT, text):
-            return False
-        limit = _INTEGER_RANGE[column.type]
-        return -limit <= int(regex.sub(_INTEGER_SPACE, "", text)) < limit
-    if column.type in _FLOAT_TYPES:
-        return regex.fullmatch(DOUBLE_TEXT, text) is not None
-    if column.type == "boolean":
-        return text.lower() in BOOLEAN_WORDS
-    return True
-
-
-class _Undecodable(Exception):
-    def __init__(self, line: int) -> None:
-        self.line = line
-
-
-def _decoded_lines(path: Path) -> Iterator[str]:
-    """The file's physical lines as text (a byte-order mark dropped); raises _Undecodable at the first line that
-    is not UTF-8."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError:
-                raise _Undecodable(number) from None
-
-
-def first_bad_value(file: InputFile) -> str | None:
-    """The slow path, taken only on failure: the first line of ``file`` that DuckDB would refuse, named as DuckDB's
-    engine names it (file, line, column, reason); None when every line is good."""
-    width = len(file.columns)
-    lines = _decoded_lines(file.path)
-    reader = csv.reader(lines, strict=True)  # a quote must close a field, as DuckDB requires
-    try:
-        next(reader, None)  # the header, checked when the job mapped it onto the schema
-        for row in reader:
-            if not row:
-                continue  # blank lines are skipped by both readers
-            where = f"{file.name}: line {reader.line_num}"
-            if len(row) != width:
-                return f"{where}: wrong number of values: expected {width}, found {len(row)}"
-            for column, text in zip(file.columns, row, strict=True):
-                name = column.name.upper()
-                if text == "":
-                    if not column.nullable:
-                        return f"{where}, column {name}: a value is required"
-                elif not _valid(column, text):
-                    return f"{where}, column {name}: {text!r} is not a valid {column.type}"
-    except _Undecodable as exc:
-        return f"{file.name}: line {exc.line}: the file is not UTF-8 encoded"
-    except csv.Error as exc:
-        return f"{file.name}: line {reader.line_num}: malformed quoting ({exc})"
-    return None
+def _typed(rule: ColumnRule, suspicious: bool) -> str:
+    """The column as loaded, in its SQL type; a refused value raises (see _bad)."""
+    suspect = _suspect if suspicious and rule.column.type == "string" else None
+    return typed_sql(rule, SPARK, backtick_quote(rule.name), _bad("value"), suspect)
 
 
 def _quiet_logging(folder: Path) -> Path:
@@ -312,39 +209,49 @@ class SparkEngine:
             staged.append(file)
         return staged
 
-    def _typed_rows(self, files: Sequence[InputFile], ordered: Sequence[Column], exact: bool) -> DataFrame:
+    def _typed_rows(
+        self, files: Sequence[InputFile], rules: Mapping[str, ColumnRule], exact: bool
+    ) -> DataFrame:
         """Typed, checked rows; ``exact``: files read whole, and nothing left to the driver's check."""
         frames = [self._read(f, i, exact) for i, f in enumerate(files)]
         union = frames[0]
         for frame in frames[1:]:
             union = union.unionByName(frame, allowMissingColumns=True)
-        expressions = [_typed(c, suspicious=not exact) for c in ordered]
+        expressions = [_typed(rule, suspicious=not exact) for rule in rules.values()]
         # A line with the wrong number of values: the reader keeps it whole in the corrupt-record column.
         return union.selectExpr(
             _FILE, f"CASE WHEN {_CORRUPT} IS NOT NULL THEN {_bad('shape')} END AS {_CORRUPT}", *expressions
         )
 
-    def load(self, files: Sequence[InputFile], schema_columns: Sequence[Column], dest: Path) -> LoadResult:
+    def load(
+        self,
+        files: Sequence[InputFile],
+        schema_columns: Sequence[Column],
+        dest: Path,
+        dataset_type: str | None = None,
+    ) -> LoadResult:
         present = {c.name.upper() for f in files for c in f.columns}
-        ordered = [c for c in schema_columns if c.name.upper() in present]
-        names = [c.name.upper() for c in ordered]
+        rules = column_rules([c for c in schema_columns if c.name.upper() in present], dataset_type)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
         staging = self._temp_dir / f"inputs-{uuid.uuid4().hex}"
         with self._lock:
             try:
                 files = self._staged(files, staging)
-                # Lines are split across tasks (a large file is read in parallel), which a quoted value spanning
-                # lines defeats; such a file fails the fast pass, the driver finds nothing wrong with it, and the
-                # load runs again reading whole files (exact, one task per file).
-                for exact in (False, True):
-                    failure = self._write_distinct(files, ordered, names, tmp, exact)
-                    if failure is None:
-                        break
+                if self._write_distinct(files, rules, tmp, exact=False) is not None:
                     shutil.rmtree(tmp, ignore_errors=True)
-                    reason = self._locate(files, failure)
-                    if reason is not None:
-                        raise DataError(reason)
-                    if exact:
+                    found = lines.check(files, rules)
+                    if found.reason is not None:
+                        raise DataError(found.reason)
+                    # Nothing is wrong: lines are split across tasks (a large file is read in parallel), which a
+                    # quoted value spanning lines defeats. The load runs again reading whole files (one task per
+                    # file); Spark's whole-file reader takes the first line's ending for every line, so a file
+                    # with \r in its line ends is read as written again with \n alone.
+                    whole = [
+                        lines.normalized(f, staging) if i in found.irregular else f
+                        for i, f in enumerate(files)
+                    ]
+                    failure = self._write_distinct(whole, rules, tmp, exact=True)
+                    if failure is not None:
                         raise DataError(f"{files[failure].name}: a value could not be read")
                 rows = self.session.read.parquet(str(tmp)).count()
             except BaseException:
@@ -356,21 +263,16 @@ class SparkEngine:
         return LoadResult(rows=int(rows), columns=frozenset(present))
 
     def _write_distinct(
-        self,
-        files: Sequence[InputFile],
-        ordered: Sequence[Column],
-        names: Sequence[str],
-        tmp: Path,
-        exact: bool,
+        self, files: Sequence[InputFile], rules: Mapping[str, ColumnRule], tmp: Path, exact: bool
     ) -> int | None:
         """Write the distinct typed rows as a folder of Parquet files; the index of the file a bad value was found
         in, or None when every value was good."""
         from pyspark.errors import PySparkException
 
-        checked = self._typed_rows(files, ordered, exact)
+        checked = self._typed_rows(files, rules, exact)
         # The check columns must survive to the write (an unused column would be pruned, and its check with it):
         # they are always NULL when the row is good, so deduplicating with them changes nothing.
-        rows = checked.drop(_FILE).distinct().drop(_CORRUPT).select(*[backtick_quote(n) for n in names])
+        rows = checked.drop(_FILE).distinct().drop(_CORRUPT).select(*[backtick_quote(n) for n in rules])
         try:
             rows.write.mode("errorifexists").parquet(str(tmp))
         except PySparkException as exc:
@@ -379,16 +281,6 @@ class SparkEngine:
             if marker < 0:
                 raise
             return int(text[marker + len(_BAD) :].split(":", 1)[0])
-        return None
-
-    @staticmethod
-    def _locate(files: Sequence[InputFile], hint: int) -> str | None:
-        """The first bad value, in the file a task failed on first, then in the others in order."""
-        order = [hint, *(i for i in range(len(files)) if i != hint)]
-        for index in order:
-            reason = first_bad_value(files[index])
-            if reason is not None:
-                return reason
         return None
 
     # --- reading stored parts and attributing -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
 from recimpact.wire.validation import PATTERN_OVERRIDES, compiled_pattern, integer_bounds
 
 Strategy = st.SearchStrategy[Any]
@@ -113,9 +114,10 @@ def _is_text(value: str) -> bool:
 
 
 class ShapeStrategies:
-    """Strategies for one service's shapes. ``real`` maps a member name to values of real resources (ARNs,
-    tracking ids, item ids); ``hints`` maps a shape name to a strategy of meaningful content (schemas, metric
-    expressions, ``properties`` documents), both drawn often in valid-looking bodies."""
+    """Strategies for botocore shapes. ``real`` maps a member name to values of real resources (ARNs, tracking
+    ids, item ids; a list's elements go by the list's name, a map's keys by ``<name>.key``); ``hints`` maps a shape
+    name to a strategy of meaningful content (schemas, metric expressions, ``properties`` documents). Both are
+    drawn often in valid-looking bodies."""
 
     def __init__(
         self,
@@ -364,6 +366,9 @@ class ShapeStrategies:
                 .filter(lambda value: value not in enum)
                 .map(lambda value: (value, f"{member}: not in the enum"))
             )
+        if is_json_value(shape):
+            deep = MAX_JSON_NESTING + 1
+            options.append(st.just(("[" * deep + "]" * deep, f"{member}: JSON nested {deep} deep")))
         surrogate = st.tuples(self._generated_string(shape), st.sampled_from(["\udcff", "\ud800", "\udfff"]))
         options.append(
             surrogate.map(lambda pair: (pair[0][: max(0, high - 1)] + pair[1], f"{member}: lone surrogate"))
@@ -381,8 +386,16 @@ def string_conforms(shape: Any, value: Any) -> bool:
         return False
     if meta.get("enum") and value not in meta["enum"]:
         return False
+    if is_json_value(shape) and json_nesting_exceeds(value):
+        return False
     pattern = meta.get("pattern")
     return pattern is None or bool(matcher(shape.name, pattern)(value))
+
+
+def is_json_value(shape: Any) -> bool:
+    """A member the model marks as holding a JSON document (``properties``): the server decodes it, and refuses
+    one nested more than ``MAX_JSON_NESTING`` deep."""
+    return bool(getattr(shape, "serialization", {}).get("jsonvalue"))
 
 
 _UNBOUNDED = 10**9

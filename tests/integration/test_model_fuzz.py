@@ -84,8 +84,8 @@ def real_values(
         "roleArn": [ROLE_ARN],
         "nextToken": list(tokens),
         "schema": [json.dumps(schema) for schema in (NOTE_SCHEMA, ITEMS_SCHEMA, USERS_SCHEMA)],
-        "columnName": ["MARGIN", "PRICE"],
-        "ITEMS": ["MARGIN", "PRICE", "CATEGORY_L1"],
+        "metadataColumns": ["MARGIN", "PRICE", "CATEGORY_L1", "margin"],
+        "metadataColumns.key": ["ITEMS"],
     }
     values.update(extra)
     return values
@@ -227,6 +227,7 @@ def examples(target: Target) -> dict[str, list[Body]]:
     """Bodies that failed before their fix (a 5xx, or a traceback in the server's output), kept as examples of
     the operation they were sent to, naming the target's resources as the failing requests did."""
     now = time.time()
+    deep_text = "[" * 12_000 + "]" * 12_000
 
     def put_events(**event: Any) -> dict[str, Any]:
         fields = {"eventType": "View", "itemId": ITEMS[0], "sentAt": now - 60, **event}
@@ -241,6 +242,26 @@ def examples(target: Target) -> dict[str, list[Body]]:
             ),
             # Times past every date a report can write (issue 17; domain/values.py holds the rule).
             *(Body(put_events(sentAt=sent_at), None) for sent_at in (1e20, 1e300, 2**64, "1e300")),
+        ],
+        # 12,000 nested brackets within ItemProperties' 32,000 characters (UserProperties' 24,000): RecursionError
+        # in the decoder of ``properties`` (found by the explore profile). JSON values nest at most 100 levels.
+        "PutItems": [
+            Body(
+                {
+                    "datasetArn": target.datasets["Items"],
+                    "items": [{"itemId": ITEMS[0], "properties": deep_text}],
+                },
+                "items.member.properties: JSON nested 12,000 deep",
+            )
+        ],
+        "PutUsers": [
+            Body(
+                {
+                    "datasetArn": target.datasets["Users"],
+                    "users": [{"userId": "u-0", "properties": deep_text}],
+                },
+                "users.member.properties: JSON nested 12,000 deep",
+            )
         ],
         # 5,000 nested brackets within CreateSchema's 20,000 characters: RecursionError in the decoder (issue 17).
         "CreateSchema": [Body({"name": "deep", "schema": "[" * 5000 + "]" * 5000}, None)],

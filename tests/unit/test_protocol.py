@@ -104,9 +104,11 @@ def test_nesting_is_refused_before_decoding_far_below_the_recursion_limit() -> N
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
-    event = {"eventType": "View", "sentAt": 1, "properties": "[" * 500}
+    """In the body, the properties document is a string; in the document, the note is."""
+    properties = json.dumps({"note": "[" * 500})
+    event = {"eventType": "View", "sentAt": 1, "properties": properties}
     body = json.dumps({"trackingId": "t", "sessionId": "s", "eventList": [event]}).encode()
-    assert parse_request(operation("PutEvents", EVENTS), body)["eventList"][0]["properties"] == "[" * 500
+    assert parse_request(operation("PutEvents", EVENTS), body)["eventList"][0]["properties"] == properties
 
 
 def test_body_that_is_not_an_object() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from typing import Any
 
 import botocore.session
@@ -451,3 +452,40 @@ def test_integers_too_big_for_a_float_are_refused_not_crashed() -> None:
     assert "at 'eventList.1.member.eventValue'" in message
     assert "at 'eventList.1.member.sentAt'" in message
     assert "Member must be a 32-bit integer" in invalid("ListMetricAttributions", {"maxResults": 10**400})
+
+
+@pytest.mark.parametrize(
+    ("operation", "service", "params"),
+    [
+        (
+            "PutItems",
+            "personalize-events",
+            {"datasetArn": ARN, "items": [{"itemId": "i", "properties": "P"}]},
+        ),
+        (
+            "PutUsers",
+            "personalize-events",
+            {"datasetArn": ARN, "users": [{"userId": "u", "properties": "P"}]},
+        ),
+    ],
+)
+def test_json_value_members_nest_at_most_100_levels(
+    operation: str, service: str, params: dict[str, Any]
+) -> None:
+    """The model marks ``properties`` as a JSON value; 12,000 brackets fit ItemProperties' 32,000 characters."""
+    member = "items" if operation == "PutItems" else "users"
+    for depth, refused in ((100, False), (101, True), (12_000, True)):
+        record = {**params[member][0], "properties": "[" * depth + "]" * depth}
+        request = {**params, member: [record]}
+        if refused:
+            message = invalid(operation, request, service)
+            assert "be a JSON document nested at most 100 levels deep" in message
+            assert "[[[" not in message  # sensitive: never echoed
+        else:
+            validate_input(shape(operation, service), request)
+
+
+def test_brackets_inside_json_strings_are_not_nesting() -> None:
+    events = put_events()
+    events["eventList"][0]["properties"] = json.dumps({"note": "[" * 500})
+    validate_input(shape("PutEvents", "personalize-events"), events)

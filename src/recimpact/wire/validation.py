@@ -21,6 +21,7 @@ from typing import Any
 import regex
 
 from recimpact.domain.errors import InvalidInputException
+from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
 
 # recimpact extension: ``file://`` locations name a local folder, the embedded default for reports and imports.
 PATTERN_OVERRIDES = {"S3Location": r"(s3|http|https|file)://.+"}
@@ -146,7 +147,17 @@ def _check_string(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
     pattern = PATTERN_OVERRIDES.get(shape.name) or shape.metadata.get("pattern")
     if pattern and not compiled_pattern(pattern).fullmatch(value):
         _fail(errors, shape, value, path, f"satisfy regular expression pattern: {pattern}")
+    if _is_json_value(shape) and json_nesting_exceeds(value):
+        _fail(errors, shape, value, path, f"be a JSON document nested at most {MAX_JSON_NESTING} levels deep")
     return value
+
+
+def _is_json_value(shape: Any) -> bool:
+    """The model marks members that hold a JSON document (``properties``) as ``jsonvalue``: the server decodes
+    them, so they are held to the nesting every JSON document the server decodes is held to (a request body's,
+    ``wire.protocol``). ItemProperties' 32,000 characters would otherwise nest 16,000 deep, past the decoder's
+    recursion limit."""
+    return bool(getattr(shape, "serialization", {}).get("jsonvalue"))
 
 
 def _check_range(shape: Any, value: float, path: str, errors: list[str]) -> None:
@@ -328,8 +339,10 @@ def _build_fast(shape: Any) -> FastChecker:
 
         shortest, longest = low or 0, high if high is not None else sys.maxsize
 
+        json_value = _is_json_value(shape)
+
         # The most called check (several per event): the bounds inline, and no test for what the shape lacks.
-        if not enum and matcher is None:
+        if not enum and matcher is None and not json_value:
 
             def plain_string(value: Any) -> Any:
                 if not isinstance(value, str) or not shortest <= len(value) <= longest:
@@ -342,6 +355,8 @@ def _build_fast(shape: Any) -> FastChecker:
             if not isinstance(value, str) or not shortest <= len(value) <= longest:
                 raise _Invalid
             if (enum and value not in enum) or (matcher is not None and not matcher(value)):
+                raise _Invalid
+            if json_value and json_nesting_exceeds(value):
                 raise _Invalid
             return value
 

@@ -194,6 +194,8 @@ class ShapeStrategies:
         name few options, as most callers do, and some name many)."""
         required = [name for name in shape.members if name in shape.required_members]
         optional = [name for name in shape.members if name not in shape.required_members]
+        if not shape.members:
+            return st.just({})
 
         @st.composite
         def build(draw: st.DrawFn) -> dict[str, Any]:

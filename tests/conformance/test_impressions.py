@@ -26,6 +26,7 @@ LINES = [
     ("u2", "i1", BASE + 900, "click", "a|b", "s1"),
     ("u2", "i1", BASE + 901, "View", "", "s1"),
     ("u3", "i3", BASE + 1800, "View", "ü", None),
+    ("u4", "i3", BASE + 1801, "View", " ", None),  # one item, a space: kept as sent, as PutEvents keeps it
 ]
 
 
@@ -54,7 +55,7 @@ def test_impression_counts_and_ratio_parts_are_identical(engines: dict[str, Engi
         ("s1", BASE): 3.0,
         ("s2", BASE): 3.0,
         ("s1", BASE + 900): 2.0,
-        ("SOURCE_NAME_UNDEFINED", BASE + 1800): 1.0,
+        ("SOURCE_NAME_UNDEFINED", BASE + 1800): 2.0,
     }
     clicks = sorted((r["TIMESTAMP"], r["VALUE"]) for r in reports["spark"] if r["MATH_FUNCTION"] == labels[1])
     assert clicks == [(BASE, 1.0), (BASE + 900, 1.0)]

@@ -14,7 +14,7 @@ missing value contributing nothing, metrics counting only rows received after th
 live series only, rows older than 14 days left out.
 
 The dialects differ only in how identifiers are quoted (``double_quote`` for DuckDB, ``backtick_quote`` for Spark
-SQL): everything else the query uses (CTEs, CASE, COALESCE/NULLIF/TRIM/UPPER, FLOOR over a division that yields a
+SQL): everything else the query uses (CTEs, CASE, COALESCE/NULLIF/UPPER, FLOOR over a division that yields a
 DOUBLE, LEFT JOIN, SUM over DOUBLE) reads and means the same in both.
 """
 
@@ -94,7 +94,7 @@ class AttributionQuery:
         if self.needs_items:
             select.append(f"i.{q('ITEM_ID')} AS IID")
         if self.impression_parts:
-            select.append(f"NULLIF(TRIM(i.{q('IMPRESSION')}), '') AS IMP")
+            select.append(f"NULLIF(i.{q('IMPRESSION')}, '') AS IMP")  # items as sent, as in PutEvents
             user = f"i.{q('USER_ID')}" if "USER_ID" in cols else "NULL"
             select.append(f"{user} AS UID")
         # A nullable column the job's files all lack is no value in every row (SUM adds nothing).

@@ -9,7 +9,7 @@ their contributions. The call returns once all of it is on disk.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,21 +120,17 @@ def record_events(tx: IngestTx, target: IngestTarget, prepared: PreparedEvents) 
     tx.add_sources(group, added, prepared.received_at)
 
 
-def record_imported_events(
-    tx: IngestTx,
-    target: IngestTarget,
-    sources: Sequence[str],
-    received_at: float,
-    batches: Iterable[PreparedEvents],
+def record_imported_batch(
+    tx: IngestTx, target: IngestTarget, prepared: PreparedEvents, sources: Sequence[str] = ()
 ) -> None:
-    """An INCREMENTAL import's rows, as ``record_events`` records a request's events, all in one unit: they join the
-    same event log, so a row that repeats an event sent with PutEvents, or a row of an earlier import, counts
-    once. Batches are appended as they come, so the job's rows are never all in memory."""
+    """A batch of an INCREMENTAL import's rows, as ``record_events`` records a request's events: they join the same
+    event log, so a row that repeats an event sent with PutEvents, or a row of an earlier import, counts once.
+    ``sources``, the whole job's, are checked against the limit and added with its first batch."""
     group = target.dataset_group_arn
-    tx.add_sources(group, sources_within_limit(tx, group, sources), received_at)
-    for prepared in batches:
-        tx.load_items(group, prepared.items_to_read())
-        count_new_events(tx, target, prepared, tx.append_events_now(group, prepared.rows))
+    if sources:
+        tx.add_sources(group, sources_within_limit(tx, group, sources), prepared.received_at)
+    tx.load_items(group, prepared.items_to_read())
+    count_new_events(tx, target, prepared, tx.append_events_now(group, prepared.rows))
 
 
 def sources_within_limit(tx: IngestTx, dataset_group: str, sources: Sequence[str]) -> list[str]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from recimpact.domain.schema import Column
 from recimpact.domain.values import (
+    IMPRESSION_SEPARATOR,
     INTEGER_RANGE,
     MAX_MAGNITUDE,
     MAX_TIMESTAMP,
@@ -64,7 +65,6 @@ DOUBLE_TEXT = rf"{DOUBLE_SPACE}*[+-]?(?:(?i:inf|infinity|nan)|{_NUMBER}){DOUBLE_
 NOT_ZERO = r"\A[^eE]*[1-9]"
 BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 BOOLEAN_WORDS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
-LIST_SEPARATOR = "|"  # values.IMPRESSION_SEPARATOR, as a regex character
 # The column holding the event time, per dataset type: epoch seconds, held to values.timestamp_problem.
 TIMESTAMP_COLUMNS = {"INTERACTIONS": "TIMESTAMP", "ITEMS": "CREATION_TIMESTAMP"}
 _FLOAT_TYPES = ("float", "double")
@@ -221,12 +221,12 @@ def _in_range(value: str, text: str, d: Dialect) -> str:
 
 
 def _short_item(min_length: int) -> str:
-    sep = re.escape(LIST_SEPARATOR)
+    sep = re.escape(IMPRESSION_SEPARATOR)
     return rf"(?:\A|{sep})[^{sep}]{{0,{min_length - 1}}}(?:{sep}|\z)"
 
 
 def _long_item(max_length: int) -> str:
-    sep = re.escape(LIST_SEPARATOR)
+    sep = re.escape(IMPRESSION_SEPARATOR)
     return rf"[^{sep}]{{{max_length + 1}}}"
 
 
@@ -243,7 +243,7 @@ def _string_checks(rule: StringRule, d: Dialect, text: str) -> list[str]:
         return checks
     if rule.pattern is not None:
         raise ValueError(f"{rule.member}: a pattern on the items of a list is not rendered in SQL")
-    items = f"length({text}) - length(replace({text}, {d.literal(LIST_SEPARATOR)}, '')) + 1"
+    items = f"length({text}) - length(replace({text}, {d.literal(IMPRESSION_SEPARATOR)}, '')) + 1"
     checks.append(f"{items} <= {rule.max_items}")
     if rule.min_length > 0:  # an item shorter than the minimum, between separators or the text's ends
         checks.append(f"NOT {d.matches(text, _short_item(rule.min_length))}")

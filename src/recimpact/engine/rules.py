@@ -7,9 +7,9 @@ whether a non-empty text is refused and, if not, the typed value stored:
 - **int / long**: plain decimal integers (``INTEGER_TEXT``: spaces, a sign, digits), within the Avro range
   (``values.integer_problem``);
 - **float / double**: the decimal forms DuckDB's reader accepts (``DOUBLE_TEXT``: ``1_000.5``, ``+.5``, ``5.``,
-  exponents), then ``values.number_problem``: finite, and 0 or a magnitude between 2^-360 and 2^360. A literal
-  that overflows to infinity (``1e400``) or underflows to zero (``1e-400``, not a zero) is out of that range too;
-  ``NaN`` and ``inf`` are not finite numbers;
+  exponents), read as the nearest double, as PutEvents' JSON is read (``1e-400`` is 0, ``1e400`` infinity), then
+  ``values.number_problem``: finite, and 0 or a magnitude between 2^-360 and 2^360 (``NaN``, ``inf`` and
+  ``1e400`` are not finite numbers);
 - **boolean**: DuckDB's words (``true/t/yes/y/1`` and their negatives, in any case);
 - **the event time** (``TIMESTAMP`` of Interactions, ``CREATION_TIMESTAMP`` of Items): also
   ``values.timestamp_problem``;
@@ -29,7 +29,6 @@ holds the SQL to the Python on generated texts, on both engines.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,6 @@ from recimpact.domain.values import (
     MAX_TIMESTAMP,
     MIN_MAGNITUDE,
     MIN_TIMESTAMP,
-    NUMBER_RULE,
     StringRule,
     integer_problem,
     number_problem,
@@ -61,8 +59,6 @@ DOUBLE_SPACE = r"[ \t\n\x0B\f\r]"
 _DIGITS = r"[0-9]+(?:_[0-9]+)*"
 _NUMBER = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS})?"
 DOUBLE_TEXT = rf"{DOUBLE_SPACE}*[+-]?(?:(?i:inf|infinity|nan)|{_NUMBER}){DOUBLE_SPACE}*"
-# A digit other than 0 before any exponent: the literal is not a zero, whatever double it rounds to.
-NOT_ZERO = r"\A[^eE]*[1-9]"
 BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 BOOLEAN_WORDS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
 # The column holding the event time, per dataset type: epoch seconds, held to values.timestamp_problem.
@@ -72,7 +68,6 @@ _INTEGER = re.compile(INTEGER_TEXT)
 _INTEGER_SPACE = re.compile(INTEGER_SPACE)
 _DOUBLE = re.compile(DOUBLE_TEXT)
 _DOUBLE_NOISE = re.compile(f"{DOUBLE_SPACE}|_")
-_NOT_ZERO = re.compile(NOT_ZERO)
 
 
 @dataclass(frozen=True)
@@ -125,12 +120,7 @@ def cell(rule: ColumnRule, text: str) -> tuple[Any, str | None]:
         if not _DOUBLE.fullmatch(text):
             return None, f"is not a valid {kind}"
         number = float(_DOUBLE_NOISE.sub("", text))
-        overflow = math.isinf(number) and "n" not in text.lower()  # digits beyond the double range, not inf
-        underflow = number == 0 and _NOT_ZERO.search(text) is not None  # digits below it, not a zero
-        if overflow or underflow:
-            problem = f"is out of range ({NUMBER_RULE})"
-        else:
-            problem = number_problem(number) or (timestamp_problem(number) if rule.timestamp else None)
+        problem = number_problem(number) or (timestamp_problem(number) if rule.timestamp else None)
         return number, problem
     if kind == "boolean":
         word = BOOLEAN_WORDS.get(text.lower())
@@ -212,12 +202,9 @@ def _integer_ok(rule: ColumnRule, d: Dialect, text: str) -> str:
     return f"{d.matches_whole(text, INTEGER_TEXT)} AND {number} BETWEEN {low} AND {high}"
 
 
-def _in_range(value: str, text: str, d: Dialect) -> str:
-    """values.number_problem, and a non-zero literal that rounded to 0 refused: NULL (refused) for NaN."""
-    return (
-        f"CASE WHEN {value} = 0 THEN NOT {d.matches(text, NOT_ZERO)}"
-        f" ELSE abs({value}) BETWEEN {_double(MIN_MAGNITUDE)} AND {_double(MAX_MAGNITUDE)} END"
-    )
+def _in_range(value: str) -> str:
+    """values.number_problem: false for NaN (the largest value in both engines) and the infinities."""
+    return f"({value} = 0 OR abs({value}) BETWEEN {_double(MIN_MAGNITUDE)} AND {_double(MAX_MAGNITUDE)})"
 
 
 def _short_item(min_length: int) -> str:
@@ -259,7 +246,7 @@ def problem_sql(rule: ColumnRule, d: Dialect, text: str) -> str:
         return f"NOT COALESCE({_integer_ok(rule, d, text)}, false)"
     if kind in _FLOAT_TYPES:
         value = d.parse_double(text)
-        ok = _in_range(value, text, d)
+        ok = _in_range(value)
         if rule.timestamp:
             ok = f"({ok}) AND {value} BETWEEN {MIN_TIMESTAMP} AND {MAX_TIMESTAMP}"
         return f"NOT COALESCE({ok}, false)"

@@ -13,8 +13,9 @@ import duckdb
 import pytest
 
 from recimpact.domain.attribution import CompiledAttribution, CompiledMetric
+from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.expressions import parse_expression
-from recimpact.services.import_execution import JobEnvironment, JobFailed, append_rows
+from recimpact.services.incremental_rows import RowsNotStored, append_rows, append_rows_apart
 from recimpact.services.ingest_targets import IngestTarget
 from recimpact.store.events import EventStore
 
@@ -72,43 +73,54 @@ class FailingAfter:
         return self._store.submit(work)
 
 
-def environment(events: Any, tmp_path: Path) -> JobEnvironment:
-    return JobEnvironment(catalog=None, events=events, engine=None, data_dir=tmp_path, s3_endpoint_url=None)  # type: ignore[arg-type]
-
-
 def counted(store: EventStore) -> dict[str, float]:
     return {p.key.source: p.value for p in store.series("series")}
 
 
 def test_every_batch_is_stored_and_counted_once(store: EventStore, part: Path, tmp_path: Path) -> None:
-    env = environment(store, tmp_path)
-    append_rows(env, TARGET, part, ["a", "b"], 1_700_000_200.0, tmp_path, batch=10)
-    assert env.progress.stored == ROWS
+    heard: list[int] = []
+    assert (
+        append_rows(store, TARGET, part, ["a", "b"], 1_700_000_200.0, tmp_path, heard.append, batch=10)
+        == ROWS
+    )
+    assert heard == [10, 20, ROWS]
     assert counted(store) == {"a": 13.0, "b": 12.0}
     assert store.read("SELECT COUNT(*) FROM events") == [(ROWS,)]
     assert store.sources_of(GROUP) == {"a", "b"}
-    append_rows(environment(store, tmp_path), TARGET, part, ["a", "b"], 1_700_000_300.0, tmp_path, batch=10)
+    append_rows(store, TARGET, part, ["a", "b"], 1_700_000_300.0, tmp_path, batch=10)
     assert counted(store) == {"a": 13.0, "b": 12.0}  # the same rows again: nothing new
 
 
 def test_a_store_failing_part_way_fails_the_job_and_a_rerun_completes_it(
     store: EventStore, part: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(JobFailed, match="after 10 of the job's rows were stored"):
-        append_rows(
-            environment(FailingAfter(store, 1), tmp_path), TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10
-        )
+    failing: Any = FailingAfter(store, 1)
+    with pytest.raises(RowsNotStored, match="after 10 of the job's rows were stored"):
+        append_rows(failing, TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10)
     assert sum(counted(store).values()) == 10
-    append_rows(environment(store, tmp_path), TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10)
+    append_rows(store, TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10)
     assert counted(store) == {"a": 13.0, "b": 12.0}
 
 
 def test_a_store_failing_at_the_first_batch_stores_nothing(
     store: EventStore, part: Path, tmp_path: Path
 ) -> None:
+    failing: Any = FailingAfter(store, 0)
     with pytest.raises(OSError, match="disk is full"):
-        append_rows(
-            environment(FailingAfter(store, 0), tmp_path), TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10
-        )
+        append_rows(failing, TARGET, part, ["a", "b"], 1e9, tmp_path, batch=10)
     assert counted(store) == {}
     assert store.sources_of(GROUP) == set()
+
+
+def test_in_a_process_of_its_own_on_the_same_store(store: EventStore, part: Path, tmp_path: Path) -> None:
+    """The job's process writes the server's event store file, taking the same write turn: what it stored is seen
+    here, and its errors are raised here."""
+    heard: list[int] = []
+    assert append_rows_apart(store, TARGET, part, ["a", "b"], 1e9, tmp_path, heard.append) == ROWS
+    assert heard == [ROWS]
+    assert counted(store) == {"a": 13.0, "b": 12.0}
+    assert store.sources_of(GROUP) == {"a", "b"}
+    too_many = [f"s{n}" for n in range(101)]
+    with pytest.raises(InvalidInputException, match="limit of 100 unique event attribution sources"):
+        append_rows_apart(store, TARGET, part, too_many, 1e9, tmp_path)
+    assert store.sources_of(GROUP) == {"a", "b"}

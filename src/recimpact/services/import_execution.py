@@ -5,7 +5,8 @@ Order matters for "a failed job changes no data": every step that can fail on th
 job's items, or its sources (checked against the 100-source limit there, beside concurrent PutEvents) and, for an
 INCREMENTAL import, its rows (a report written for a job that fails there is removed again);
 then the catalog switches the dataset's bulk files and activates the job in another. An INCREMENTAL import's rows
-go in batch by batch (``append_rows``), so that PutEvents never waits for a whole import. Should the server stop
+go in batch by batch, from a process of their own (``incremental_rows``), so that PutEvents never waits for a whole
+import. Should the server stop
 before the job is ACTIVE, the job runs again at the next start, and its rows already in the event log count once.
 """
 
@@ -16,7 +17,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,24 +25,21 @@ from typing import Any
 from recimpact.domain import resources
 from recimpact.domain.attribution import item_columns, metric_parts
 from recimpact.domain.errors import ServiceError
-from recimpact.domain.events import interaction_from_record
 from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import Column, DatasetSchema, parse_schema
 from recimpact.engine.base import DataError, Engine, InputFile
 from recimpact.engine.plan import AttributionQuery, report_rows
 from recimpact.services.events import (
-    PreparedEvents,
-    prepare_events,
-    record_imported_batch,
     sources_within_limit,
 )
+from recimpact.services.incremental_rows import RowsNotStored, append_rows_apart
 from recimpact.services.ingest_targets import IngestTarget, build_target
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
 from recimpact.store.catalog import Catalog
 from recimpact.store.events import EventStore, IngestTx
-from recimpact.store.parts import discard_part, rows_by_time
+from recimpact.store.parts import discard_part
 
 log = logging.getLogger("recimpact.imports")
 
@@ -109,7 +107,7 @@ def run_import_job(env: JobEnvironment, arn: str) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     try:
         _run(env, job, work_dir)
-    except (JobFailed, DataError, DestinationError, ServiceError) as exc:
+    except (JobFailed, DataError, DestinationError, ServiceError, RowsNotStored) as exc:
         _finish(env, arn, resources.CREATE_FAILED, failure_reason=str(exc))
     except Exception as exc:
         log.exception("import job %s failed unexpectedly", arn)
@@ -164,7 +162,7 @@ def _run(env: JobEnvironment, job: DatasetImportJob, work_dir: Path) -> None:
     part_name = f"bulk/{uuid.uuid4().hex}.parquet"
     part = env.data_dir / part_name
     part.parent.mkdir(parents=True, exist_ok=True)
-    loaded = env.engine.load(files, schema.columns, part)
+    loaded = env.engine.load(files, schema.columns, part, dataset_type=dataset.dataset_type)
     progress.phase, progress.rows = "attributing", loaded.rows
     try:
         if loaded.rows == 0:
@@ -303,44 +301,14 @@ def _prepare(
             tx.add_sources(group, sources_within_limit(tx, group, sources), received_at)
 
         return (lambda: env.events.submit(add_sources).result()), report
-    return (lambda: append_rows(env, target, part, sources, received_at, work_dir)), report
 
+    def append() -> None:
+        def progress(stored: int) -> None:
+            env.progress.stored = stored
 
-def append_rows(
-    env: JobEnvironment,
-    target: IngestTarget,
-    part: Path,
-    sources: Sequence[str],
-    received_at: float,
-    work_dir: Path,
-    batch: int = 10_000,
-) -> None:
-    """An INCREMENTAL job's rows join the event log a batch at a time, each batch prepared here (as PutEvents
-    prepares a request, outside the write turn) and committed in a transaction of its own: PutEvents waits for one
-    batch's commit (some 10,000 rows, tens of milliseconds), never for the whole import (a 1M-row job held the turn
-    for 22 s in one transaction). The source limit is checked with the first batch, before any row is stored.
-    Should the server stop part-way, the job runs again at its next start, and the rows already stored count once
-    (the event log dedupes them); a batch that cannot be stored fails the job, saying how many rows were."""
-    stored = 0
-    for prepared in _imported_batches(env, target, part, received_at, work_dir, batch):
-        first = stored == 0
+        append_rows_apart(env.events, target, part, sources, received_at, work_dir, progress)
 
-        def unit(tx: IngestTx, prepared: PreparedEvents = prepared, first: bool = first) -> None:
-            record_imported_batch(tx, target, prepared, sources if first else ())
-
-        try:
-            env.events.submit(unit).result()
-        except ServiceError:
-            raise  # the source limit (first batch): nothing stored
-        except Exception as exc:
-            if first:
-                raise
-            raise JobFailed(
-                f"the event store failed after {stored:,} of the job's rows were stored ({exc}); run the job again"
-                " to store the rest (the rows stored count once)"
-            ) from exc
-        stored += len(prepared.rows)
-        env.progress.stored = stored
+    return append, report
 
 
 def _attribution(env: JobEnvironment, arn: str) -> MetricAttribution:
@@ -349,18 +317,6 @@ def _attribution(env: JobEnvironment, arn: str) -> MetricAttribution:
     if found is None:
         raise JobFailed(f"metric attribution {arn} no longer exists")
     return found
-
-
-def _imported_batches(
-    env: JobEnvironment, target: IngestTarget, part: Path, received_at: float, work_dir: Path, batch: int
-) -> Iterator[PreparedEvents]:
-    """The job's rows as PutEvents' events would be, in event-time order, a batch at a time (so that they are never
-    all in memory): received when the job was created, their recommendationIds looked up once per batch."""
-    for rows in rows_by_time(part, work_dir, batch):
-        events = [interaction_from_record(row) for row in rows]
-        ids = sorted({e.recommendation_id for e in events if e.recommendation_id})
-        issued = env.events.recommendation_sources(ids) if ids else {}
-        yield prepare_events(env.events, target, events, received_at, issued.get)
 
 
 def _records(engine: Engine, part: Path, id_field: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -886,6 +886,10 @@ class EventStore:
         if checkpoints:
             self._checkpointer.start()
 
+    @property
+    def path(self) -> str:
+        return self._path
+
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

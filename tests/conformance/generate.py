@@ -5,8 +5,6 @@ files with different columns in different orders."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import strategies as st
 
 from tests.conformance.pipeline import COLUMNS, METRICS, RECOMMENDER, Case, Row
@@ -102,12 +100,10 @@ def cases(draw: st.DrawFn) -> Case:
     parts = draw(st.lists(files(), min_size=1, max_size=3))
     margins = {item: draw(st.none() | quarters) for item in ITEMS[:-1]}
     metrics = draw(st.lists(st.sampled_from(METRICS), min_size=1, max_size=len(METRICS), unique=True))
-    min_timestamp: Any = draw(st.none() | st.sampled_from([BASE, BASE + 900.5, BASE + 1800]))
     return Case(
         files=tuple((tuple(h), tuple(lines)) for h, _, lines in parts),
         rows=tuple(row for _, written, _ in parts for row in written),
         items=margins,
         issued=ISSUED,
         metrics=tuple(sorted(metrics, key=METRICS.index)),
-        min_timestamp=min_timestamp,
     )

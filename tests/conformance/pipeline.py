@@ -59,7 +59,6 @@ class Case:
     items: Mapping[str, float | None]  # ITEM_ID -> MARGIN
     issued: Mapping[str, str]  # RECOMMENDATION_ID -> issuer ARN
     metrics: tuple[CompiledMetric, ...] = METRICS
-    min_timestamp: float | None = None
 
 
 def write_csv(path: Path, header: Sequence[str], lines: Iterable[Sequence[str]]) -> Path:
@@ -102,7 +101,7 @@ def attribute(engine: Engine, case: Case, work: Path) -> list[dict[str, object]]
         ["ITEM_ID", "MARGIN"],
         [(i, "" if m is None else repr(m)) for i, m in sorted(case.items.items())],
     )
-    query = AttributionQuery(case.metrics, loaded.columns, case.min_timestamp)
+    query = AttributionQuery(case.metrics, loaded.columns)
     sources = engine.sources(AttributionQuery((), loaded.columns), [part], recommendations)
     assert sorted(sources) == sorted(reference_sources(case)), (sources, reference_sources(case))
     return report_rows(query, engine.aggregate(query, [part], items, recommendations))
@@ -128,8 +127,6 @@ def reference_sources(case: Case) -> set[str]:
 def reference_rows(case: Case) -> list[dict[str, object]]:
     totals: dict[tuple[int, str, int], float] = defaultdict(float)
     for row in _distinct(case.rows):
-        if case.min_timestamp is not None and row["TIMESTAMP"] < case.min_timestamp:
-            continue
         for idx, m in enumerate(case.metrics):
             if row["EVENT_TYPE"].upper() != m.event_type:
                 continue

@@ -12,18 +12,18 @@ Two kinds of rule:
   EVENT_ATTRIBUTION_SOURCE, IMPRESSION): the constraints botocore's ``personalize-events`` model sets on those
   members (lengths, patterns), so a bulk row is held to what the same event would be held to on the wire.
 
-The engines render the same rules in SQL (``engine.plan``); a conformance test holds them to this module.
+The engines render the same rules in SQL (``engine.rules``); a conformance test holds them to this module.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+import regex
 
 MAX_MAGNITUDE = 2.0**360
 MIN_MAGNITUDE = 2.0**-360
@@ -105,9 +105,15 @@ class StringRule:
 
 
 @functools.cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _pattern(pattern: str) -> regex.Pattern[str]:
+    # ``regex``, not ``re``: ``re`` backtracks for a second on eventAttributionSource's pattern
+    # ([\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*) over 1,023 allowed characters and one that is not; ``regex`` takes
+    # milliseconds.
+    return regex.compile(pattern)
 
+
+# The column holding a dataset's event time (epoch seconds, held to ``timestamp_problem``), per dataset type.
+TIMESTAMP_COLUMNS = {"INTERACTIONS": "TIMESTAMP", "ITEMS": "CREATION_TIMESTAMP"}
 
 # Dataset columns carried by a PutEvents / PutItems / PutUsers member: (dataset type, column) → (shape, member).
 _MEMBERS = {

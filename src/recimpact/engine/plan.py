@@ -10,8 +10,8 @@ Engines bind four relations and run the SQL this module renders for their dialec
 Metric names and event types never appear as SQL literals (they are arbitrary text): the query returns metric
 positions, and Python maps them back. The same rules as the live path apply (``domain.attribution``): sources
 resolved explicit-first, event types matched case-insensitively, 900-second epoch-aligned windows, SUM over a
-missing value contributing nothing, metrics counting only rows received after they were created, and, for the
-live series only, rows older than 14 days left out.
+missing value contributing nothing, and metrics counting only rows received after they were created. (The live
+series is not computed here: INCREMENTAL rows join the event log and are counted by the live path's own rule.)
 
 The dialects differ only in how identifiers are quoted (``double_quote`` for DuckDB, ``backtick_quote`` for Spark
 SQL): everything else the query uses (CTEs, CASE, COALESCE/NULLIF/UPPER, FLOOR over a division that yields a
@@ -45,7 +45,6 @@ class AttributionQuery:
 
     metrics: tuple[CompiledMetric, ...]  # the metrics that count these rows, in IDX order
     interaction_columns: frozenset[str]  # upper-case columns the interactions relation has
-    min_timestamp: float | None = None  # live series: rows with TIMESTAMP before this are left out
     labels: tuple[str, ...] = ()
 
     def label(self, idx: int) -> str:
@@ -104,12 +103,7 @@ class AttributionQuery:
         joins = ""
         if self.needs_recommendations:
             joins = f" LEFT JOIN recommendations r ON i.{q('RECOMMENDATION_ID')} = r.{q('RECOMMENDATION_ID')}"
-        where = (
-            f" WHERE i.{q('TIMESTAMP')} >= {float(self.min_timestamp)!r}"
-            if self.min_timestamp is not None
-            else ""
-        )
-        return f"events AS (SELECT {', '.join(select)} FROM interactions i{joins}{where})"
+        return f"events AS (SELECT {', '.join(select)} FROM interactions i{joins})"
 
     def sources_sql(self, quote: Quote) -> str:
         """Every source the rows resolve to (the 100-source limit counts them all, matched by a metric or not)."""

@@ -42,6 +42,7 @@ from recimpact.domain.values import (
     MAX_TIMESTAMP,
     MIN_MAGNITUDE,
     MIN_TIMESTAMP,
+    TIMESTAMP_COLUMNS,
     StringRule,
     integer_problem,
     number_problem,
@@ -61,8 +62,6 @@ _NUMBER = rf"(?:{_DIGITS}(?:\.(?:{_DIGITS})?)?|\.{_DIGITS})(?:[eE][+-]?{_DIGITS}
 DOUBLE_TEXT = rf"{DOUBLE_SPACE}*[+-]?(?:(?i:inf|infinity|nan)|{_NUMBER}){DOUBLE_SPACE}*"
 BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True}
 BOOLEAN_WORDS |= {"false": False, "f": False, "no": False, "n": False, "0": False}
-# The column holding the event time, per dataset type: epoch seconds, held to values.timestamp_problem.
-TIMESTAMP_COLUMNS = {"INTERACTIONS": "TIMESTAMP", "ITEMS": "CREATION_TIMESTAMP"}
 _FLOAT_TYPES = ("float", "double")
 _INTEGER = re.compile(INTEGER_TEXT)
 _INTEGER_SPACE = re.compile(INTEGER_SPACE)

@@ -15,11 +15,10 @@ from recimpact.engine.base import Engine
 from tests.conformance.conftest import ENGINES
 from tests.conformance.generate import BASE, cases
 from tests.conformance.pipeline import COLUMNS, METRICS, Case, attribute, metric, reference_rows
+from tests.hypothesis_profiles import examples
 
 SETTINGS = settings(
-    max_examples=15,
-    deadline=None,
-    derandomize=True,  # the same examples on every run: a failure on one engine is reproducible on the other
+    max_examples=examples(0.15),
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
         HealthCheck.too_slow,

@@ -22,6 +22,7 @@ from recimpact.engine.rules import cell, cell_problem, column_rules, shown
 from tests.conformance.conftest import ENGINES
 from tests.conformance.generate import files
 from tests.conformance.pipeline import COLUMNS, INTERACTIONS, input_file, write_csv
+from tests.hypothesis_profiles import examples
 
 TYPED: DatasetSchema = parse_schema(
     '{"type": "record", "name": "Items", "fields": ['
@@ -315,9 +316,7 @@ def _fault(kind: str, header: tuple[str, ...], cells: tuple[str, ...]) -> tuple[
 
 
 @settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
+    max_examples=examples(0.12),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(

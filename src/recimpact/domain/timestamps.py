@@ -4,6 +4,7 @@ now (``-2h``, ``-14d``)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 
 import regex
@@ -17,9 +18,13 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def parse_time(text: str, now: float | None = None) -> float:
     text = text.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):  # float() reads "nan" and "inf" too
+            raise InvalidInputException(f"Invalid time {text!r}: not a finite number of epoch seconds")
+        return number
     match = _RELATIVE.fullmatch(text)
     if match:
         return (time.time() if now is None else now) - float(match.group(1)) * _UNIT_SECONDS[match.group(2)]

@@ -2,12 +2,12 @@
 
     .venv/bin/python benchmarks/incremental.py [--rows 1000000] [--quick] [--rate 500] [--connections 8]
 
-An INCREMENTAL interactions import appends its rows to the SQLite event log PutEvents writes, in ONE event-store
-unit (``record_imported_events``): the job's rows are read from its Parquet part in TIMESTAMP order, turned into
-events, inserted and counted into the live series, all while the unit holds the store's write turn. PutEvents calls
-arriving meanwhile wait for that turn. One run, one ``recimpact serve`` (``benchmarks/bulk.py``'s ``Server`` and
-``Recimpact``: dataset group, datasets, a 3-metric attribution with a file:// destination, the items imported), on
-two files from ``bulk.py``'s generator (deterministic; 1% exact duplicate rows):
+An INCREMENTAL interactions import appends its rows to the SQLite event log PutEvents writes
+(``services/incremental_rows.py``): from a process of its own, a batch of 10,000 rows at a time, each batch one
+transaction that takes the store's write turn like a PutEvents group commit. This measures what that costs the
+PutEvents callers meanwhile, and how fast the rows go in. One run, one ``recimpact serve`` (``benchmarks/bulk.py``'s
+``Server`` and ``Recimpact``: dataset group, datasets, a 3-metric attribution with a file:// destination, the items
+imported), on two files from ``bulk.py``'s generator (deterministic; 1% exact duplicate rows):
 
 - file A: the N rows as ``bulk.py`` makes them (timestamps over the last 10 days);
 - file B: the same N rows moved ``--shift-days`` (default 5) into the past, so every row is new to the event log;

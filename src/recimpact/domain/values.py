@@ -109,7 +109,7 @@ def _pattern(pattern: str) -> regex.Pattern[str]:
     # ``regex``, not ``re``: ``re`` backtracks for a second on eventAttributionSource's pattern
     # ([\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*) over 1,023 allowed characters and one that is not; ``regex`` takes
     # milliseconds.
-    return regex.compile(pattern)
+    return regex.compile(pattern, regex.ASCII)  # Java's classes: \d is [0-9], as the wire matches them
 
 
 # The column holding a dataset's event time (epoch seconds, held to ``timestamp_problem``), per dataset type.

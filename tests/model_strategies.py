@@ -24,7 +24,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
-from recimpact.wire.validation import PATTERN_OVERRIDES, compiled_pattern, integer_bounds
+from recimpact.domain.values import matched_pattern
+from recimpact.wire.validation import compiled_pattern, integer_bounds
 
 Strategy = st.SearchStrategy[Any]
 
@@ -69,7 +70,7 @@ class Body:
 
 def matcher(shape_name: str, pattern: str) -> Callable[[str], Any]:
     """The server's own matcher for a shape's pattern (``wire.validation``), so both sides agree on matching."""
-    return compiled_pattern(PATTERN_OVERRIDES.get(shape_name, pattern)).fullmatch
+    return compiled_pattern(matched_pattern(shape_name, pattern)).fullmatch
 
 
 # Unicode classes the ``re`` module (and so ``st.from_regex``) lacks, as explicit sets that stay inside them.
@@ -232,7 +233,7 @@ class ShapeStrategies:
         if pattern is None:
             free: Strategy = st.text(min_size=low, max_size=min(high, max(low, _FREE_LENGTH)))
         else:
-            effective = PATTERN_OVERRIDES.get(shape.name, pattern)
+            effective = matched_pattern(shape.name, pattern)
             free = st.from_regex(_generating_regex(effective), fullmatch=True)
         edges = [filler * size for size in {low, high} if (filler := _filler(shape, size)) is not None]
         options = [free.filter(conforms)]

@@ -87,8 +87,11 @@ class StringRule:
     member: str  # how the model names it, for messages
     min_length: int
     max_length: int | None
-    pattern: str | None = None
+    pattern: str | None = None  # matched whole
     max_items: int | None = None  # IMPRESSION: items per list
+    quoted: str | None = (
+        None  # the pattern messages quote (the model's), when ``pattern`` is another form of it
+    )
 
     def problem(self, text: str) -> str | None:
         parts = text.split(IMPRESSION_SEPARATOR) if self.max_items is not None else [text]
@@ -100,7 +103,7 @@ class StringRule:
             if self.max_length is not None and len(part) > self.max_length:
                 return f"is longer than {self.member}'s maximum of {self.max_length} characters"
             if self.pattern is not None and not _pattern(self.pattern).fullmatch(part):
-                return f"does not match {self.member}'s pattern {self.pattern}"
+                return f"does not match {self.member}'s pattern {self.quoted or self.pattern}"
         return None
 
 
@@ -110,6 +113,29 @@ def _pattern(pattern: str) -> regex.Pattern[str]:
     # ([\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*) over 1,023 allowed characters and one that is not; ``regex`` takes
     # milliseconds.
     return regex.compile(pattern, regex.ASCII)  # Java's classes: \d is [0-9], as the wire matches them
+
+
+# Model patterns recimpact accepts more than (by shape name): ``file://`` locations name a local folder, the
+# embedded default for reports and imports.
+PATTERN_OVERRIDES = {"S3Location": r"(s3|http|https|file)://.+"}
+# Model patterns matched in another form of the same language, by shape name. EventAttributionSource's
+# ``[\x20-\x7E]*[\x21-\x7E]+[\x20-\x7E]*`` (printable ASCII with a visible character) backtracks cubically in
+# ``re`` and Java, and quadratically in ``regex``, on a value that fails late: 1 s for 1,024 characters, 10 s for a
+# PutEvents call of ten. Written so that no two parts can match the same character (spaces, the first visible
+# character, then anything printable), every engine matches it in linear time, RE2 (DuckDB) and Java (Spark)
+# included. Messages still quote the model's pattern; ``tests/unit/test_values.py`` holds the two equal.
+LINEAR_PATTERNS = {"EventAttributionSource": r"^ *[\x21-\x7E][\x20-\x7E]*$"}
+
+
+def matched_pattern(shape_name: str, model_pattern: str | None) -> str | None:
+    """The pattern a value of the shape is matched with: recimpact's where it accepts more, a linear form of the
+    model's where the model's backtracks, else the model's."""
+    return PATTERN_OVERRIDES.get(shape_name) or LINEAR_PATTERNS.get(shape_name) or model_pattern
+
+
+def quoted_pattern(shape_name: str, model_pattern: str | None) -> str | None:
+    """The pattern an error message quotes: the model's, unless recimpact accepts more."""
+    return PATTERN_OVERRIDES.get(shape_name) or model_pattern
 
 
 # The column holding a dataset's event time (epoch seconds, held to ``timestamp_problem``), per dataset type.
@@ -128,6 +154,11 @@ _MEMBERS = {
 }
 
 
+def _unanchored(pattern: str | None) -> str | None:
+    """The model's patterns are anchored Java regexes; ``fullmatch`` anchors them here."""
+    return pattern.removeprefix("^").removesuffix("$") if pattern else None
+
+
 @functools.cache
 def string_rules(dataset_type: str) -> dict[str, StringRule]:
     """Upper-case column → the model's rule for the member that carries it, for one dataset type."""
@@ -141,13 +172,14 @@ def string_rules(dataset_type: str) -> dict[str, StringRule]:
         if shape.type_name == "list":
             max_items = shape.metadata.get("max")
             shape = shape.member
-        pattern = shape.metadata.get("pattern")
+        pattern = matched_pattern(shape.name, shape.metadata.get("pattern"))
+        quoted = quoted_pattern(shape.name, shape.metadata.get("pattern"))
         rules[column] = StringRule(
             member=f"{shape_name}.{member}",
             min_length=int(shape.metadata.get("min", 0)),
             max_length=shape.metadata.get("max"),
-            # The model's patterns are anchored Java regexes; ``fullmatch`` anchors them here.
-            pattern=pattern.removeprefix("^").removesuffix("$") if pattern else None,
+            pattern=_unanchored(pattern),
             max_items=max_items,
+            quoted=_unanchored(quoted),
         )
     return rules

@@ -22,9 +22,9 @@ import regex
 
 from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
+from recimpact.domain.values import matched_pattern, quoted_pattern
 
 # recimpact extension: ``file://`` locations name a local folder, the embedded default for reports and imports.
-PATTERN_OVERRIDES = {"S3Location": r"(s3|http|https|file)://.+"}
 
 _MAX_ERRORS_REPORTED = 10
 
@@ -140,13 +140,17 @@ def _check_string(shape: Any, value: Any, path: str, errors: list[str]) -> Any:
     if not isinstance(value, str):
         _fail(errors, shape, value, path, "be a string")
         return value
+    sized = len(errors)
     _check_size(shape, value, len(value), path, errors)
     enum = shape.metadata.get("enum")
     if enum and value not in enum:
         _fail(errors, shape, value, path, f"satisfy enum value set: [{', '.join(enum)}]")
-    pattern = PATTERN_OVERRIDES.get(shape.name) or shape.metadata.get("pattern")
-    if pattern and not compiled_pattern(pattern).fullmatch(value):
-        _fail(errors, shape, value, path, f"satisfy regular expression pattern: {pattern}")
+    pattern = matched_pattern(shape.name, shape.metadata.get("pattern"))
+    # A value of the wrong length is refused already and not matched: matching a long value against a pattern with
+    # overlapping repetitions (an ARN's ``.*:.*:.+``) can cost its length cubed. (AWS would also count the pattern.)
+    if pattern and len(errors) == sized and not compiled_pattern(pattern).fullmatch(value):
+        quoted = quoted_pattern(shape.name, shape.metadata.get("pattern"))
+        _fail(errors, shape, value, path, f"satisfy regular expression pattern: {quoted}")
     if _is_json_value(shape) and json_nesting_exceeds(value):
         _fail(errors, shape, value, path, f"be a JSON document nested at most {MAX_JSON_NESTING} levels deep")
     return value
@@ -334,7 +338,7 @@ def _build_fast(shape: Any) -> FastChecker:
         return mapping
     if kind == "string":
         enum = frozenset(meta.get("enum") or ())
-        pattern = PATTERN_OVERRIDES.get(shape.name) or meta.get("pattern")
+        pattern = matched_pattern(shape.name, meta.get("pattern"))
         matcher = compiled_pattern(pattern).fullmatch if pattern else None
 
         shortest, longest = low or 0, high if high is not None else sys.maxsize

@@ -287,7 +287,7 @@ def run_job(
 ) -> dict[str, Any]:
     """One interactions import publishing its report, timed from CreateDatasetImportJob until the progress API
     says ACTIVE (polled every 0.05 s); each phase's first sighting recorded; the server's peak RSS and CPU over it."""
-    from recimpact.client import import_progress
+    from recimpact.cli.client import import_progress
 
     memory = rec.memory
     memory.reset()
@@ -434,7 +434,7 @@ def longest_silence(records: list[list[Any]], start: float, end: float) -> tuple
 
 
 def series_rows(url: str, attribution: str) -> dict[tuple[str, ...], float]:
-    from recimpact.client import get_series
+    from recimpact.cli.client import get_series
 
     rows = get_series(url, attribution, None, None)["rows"]
     series: dict[tuple[str, ...], float] = {}

@@ -546,7 +546,7 @@ def set_up_recimpact(url: str) -> tuple[str, str]:
 
 
 def counted_views(url: str, attribution: str) -> float:
-    from recimpact.client import get_series
+    from recimpact.cli.client import get_series
 
     rows = get_series(url, attribution, None, None)["rows"]
     return float(sum(r["VALUE"] for r in rows if r["METRIC_NAME"] == "COUNTVIEWS"))

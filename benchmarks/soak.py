@@ -291,7 +291,7 @@ async def soak(
 
 
 def counted_events(url: str, attribution: str) -> float:
-    from recimpact.client import get_series
+    from recimpact.cli.client import get_series
 
     rows = get_series(url, attribution, "-2d", None)["rows"]
     return float(sum(row["VALUE"] for row in rows if row["METRIC_NAME"] == "COUNTVIEWS"))

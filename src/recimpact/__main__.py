@@ -1,3 +1,3 @@
-from recimpact.cli import main
+from recimpact.cli.main import main
 
 main()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from tests.conftest import ROLE_ARN, Group, output_config, unique
 from tests.server import ServerProcess
 

@@ -8,7 +8,7 @@ import math
 import time
 from typing import Any
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from tests.conftest import Group, output_config, unique
 from tests.server import ServerProcess
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.services.backfill import SETTLE_SECONDS
 from tests.conftest import AWS_TEST_ENV, ROLE_ARN, Group, unique
 from tests.server import ServerProcess

@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.domain.arns import Scope
 from recimpact.domain.attribution import WINDOW_SECONDS, window_start
 from recimpact.domain.resources import Metric, MetricAttribution

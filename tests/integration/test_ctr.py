@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.simulate import RetailSite
 from tests.conftest import ROLE_ARN, Group, output_config, unique
 from tests.hypothesis_profiles import examples
@@ -236,7 +236,7 @@ def test_strict_aws_refuses_the_extensions(tmp_path: Path) -> None:
 
 def test_compare_on_a_click_through_rate(server: ServerProcess, shop: dict[str, Any]) -> None:
     """A RATIO metric compares as a ratio (delta method): the partner's value is its clicks over its impressions."""
-    from recimpact.client import compare
+    from recimpact.cli.client import compare
 
     ref: Reference = shop["ref"]
     result = compare(server.url, shop["attribution"], "ctr", shop["recommender"], PARTNER)

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recimpact.services  # noqa: F401  (registers the operation handlers)
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.services import registry
 from recimpact.wire.models import CONTROL, service_model
 from tests.conftest import AWS_TEST_ENV, INTERACTIONS_SCHEMA, unique

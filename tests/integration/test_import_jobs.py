@@ -27,7 +27,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from tests.conftest import (
     AWS_TEST_ENV,
     INTERACTIONS_SCHEMA,

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from recimpact.client import ApiError, get_series
+from recimpact.cli.client import ApiError, get_series
 from tests.conftest import INTERACTIONS_SCHEMA, unique
 from tests.integration.ingest import (
     CLICK_VALUE,

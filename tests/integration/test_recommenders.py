@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.simulate import Interaction, RetailSite
 from tests.conftest import output_config, unique
 from tests.retail import RetailGroup, wait_recommender, wait_version

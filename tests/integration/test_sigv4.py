@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from recimpact.client import ApiError, get_series
+from recimpact.cli.client import ApiError, get_series
 from tests.conftest import AWS_TEST_ENV, INTERACTIONS_SCHEMA, unique
 from tests.server import ServerProcess, write_credentials
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from recimpact.client import get_series
+from recimpact.cli.client import get_series
 from recimpact.simulate import RetailSite
 from tests.conftest import AWS_TEST_ENV, output_config, unique
 from tests.retail import RetailGroup, wait_recommender

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from recimpact.client import compare
+from recimpact.cli.client import compare
 from tests.conftest import ROLE_ARN, unique
 from tests.server import ServerProcess
 from tests.ui.conftest import Site, screenshot

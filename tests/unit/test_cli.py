@@ -21,8 +21,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from recimpact.cli import app
-from recimpact.cli_output import OutputFormat
+from recimpact.cli.main import app
+from recimpact.cli.output import OutputFormat
 from tests.server import ServerProcess
 
 runner = CliRunner()
@@ -340,7 +340,7 @@ DEMO_TRUTH = {
 @pytest.mark.parametrize("names", ["arns", "short"])
 @pytest.mark.parametrize("width", [*WIDTHS, None])
 def test_the_demo_per_source_table_never_cuts_a_number(width: int | None, names: str) -> None:
-    from recimpact import demo
+    from recimpact.cli import demo
 
     labels = {} if names == "arns" else {RECOMMENDER: "recommender/recommended-for-you"}
     text = _rendered(
@@ -380,7 +380,7 @@ COMPARISON = {
 def test_the_demo_comparison_table_never_cuts_a_number(
     width: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from recimpact import demo
+    from recimpact.cli import demo
 
     monkeypatch.setattr(demo, "compare", lambda *args, **kwargs: COMPARISON)
     names = {RECOMMENDER: "recommender/recommended-for-you", ALSO_VIEWED: "recommender/viewed-x-also-viewed"}
@@ -395,12 +395,12 @@ def test_recimpact_compare_table_never_cuts_a_number(
     width: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The command itself (its arguments, its printing), with the server's answer stubbed."""
-    import recimpact.cli_output
-    import recimpact.client
+    import recimpact.cli.client
+    import recimpact.cli.output
 
     out = io.StringIO()
-    monkeypatch.setattr(recimpact.cli_output, "console", Console(file=out, width=width, color_system=None))
-    monkeypatch.setattr(recimpact.client, "compare", lambda *args, **kwargs: COMPARISON)
+    monkeypatch.setattr(recimpact.cli.output, "console", Console(file=out, width=width, color_system=None))
+    monkeypatch.setattr(recimpact.cli.client, "compare", lambda *args, **kwargs: COMPARISON)
     args = [
         "compare",
         "--endpoint-url",
@@ -424,7 +424,7 @@ def test_a_table_of_arns_and_times_folds_the_text_not_the_times(
     width: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`attribution list`'s shape: long ARNs, ISO 8601 times; the text breaks at its separators."""
-    from recimpact.cli_output import show_table
+    from recimpact.cli.output import show_table
 
     rows = [
         (f"impact-{n}", f"arn:aws:personalize:us-east-1:000000000000:metric-attribution/impact-{n}", "ACTIVE",
@@ -441,7 +441,7 @@ def test_the_demo_on_a_pipe_never_cuts_a_number() -> None:
     """The demo's tables written to a pipe (no terminal, no COLUMNS), as `make demo > demo.log` writes them."""
     script = (
         "import sys, json; from collections import Counter; from rich.console import Console; "
-        "from recimpact import demo; series, truth = json.load(sys.stdin); "
+        "from recimpact.cli import demo; series, truth = json.load(sys.stdin); "
         "demo._comparison(Console(), 'Live', series, {s: Counter(c) for s, c in truth.items()}, {})"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}

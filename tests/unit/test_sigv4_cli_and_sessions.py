@@ -9,7 +9,7 @@ import pytest
 from starlette.datastructures import Headers
 from typer.testing import CliRunner
 
-from recimpact.cli import app
+from recimpact.cli.main import app
 from recimpact.domain.errors import AccessDeniedException
 from recimpact.wire.auth import AccessKey, HttpRequest
 from recimpact.wire.sessions import CSRF_HEADER, SESSION_COOKIE, SESSION_SECONDS, Sessions, cookies

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from recimpact.cli_output import OutputFormat, aws_errors, console, fail, print_json, print_rows, print_table
+from recimpact.cli.output import OutputFormat, aws_errors, console, fail, print_json, print_rows, print_table
 
 attribution_app = typer.Typer(
     help="Create, describe, update, delete and list metric attributions (requests as JSON files).",
@@ -48,7 +48,7 @@ def _read_request(path: Path) -> dict[str, Any]:
 
 
 def _client(endpoint_url: str, arn: str | None = None, region: str | None = None) -> Any:
-    from recimpact.client import aws_client
+    from recimpact.cli.client import aws_client
 
     with aws_errors():
         return aws_client("personalize", endpoint_url, region=region, arn=arn)

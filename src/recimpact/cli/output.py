@@ -276,7 +276,7 @@ def print_job(fmt: OutputFormat, state: dict[str, Any] | None, arn: str, endpoin
     """An import job's state for scripts: one JSON object, or a CSV header and row. ``state`` None: read it now
     (a job not waited for)."""
     if state is None:
-        from recimpact.client import ApiError, import_progress
+        from recimpact.cli.client import ApiError, import_progress
 
         try:
             state = import_progress(endpoint_url, arn)

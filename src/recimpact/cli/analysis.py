@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from recimpact.cli_output import (
+from recimpact.cli.output import (
     OutputFormat,
     console,
     fail,
@@ -39,8 +39,8 @@ def backfill(
 ) -> None:
     """Count stored events the live series left out (received before the attribution or a metric existed, or more
     than 14 days late), from --since on, without ever counting one twice."""
-    from recimpact.client import ApiError
-    from recimpact.client import backfill as request_backfill
+    from recimpact.cli.client import ApiError
+    from recimpact.cli.client import backfill as request_backfill
 
     try:
         result = request_backfill(endpoint_url, metric_attribution_arn, since, publish, report)
@@ -92,8 +92,8 @@ def compare(
 ) -> None:
     """Source B against source A on one metric per user: the difference and the relative lift with a fixed-horizon
     and an anytime-valid (peek-safe) interval, and warnings when the comparison cannot be trusted."""
-    from recimpact.client import ApiError
-    from recimpact.client import compare as request_compare
+    from recimpact.cli.client import ApiError
+    from recimpact.cli.client import compare as request_compare
 
     try:
         result = request_compare(

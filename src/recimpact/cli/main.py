@@ -10,10 +10,10 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from recimpact.cli_analysis import backfill, compare
-from recimpact.cli_attribution import attribution_app
-from recimpact.cli_output import OutputFormat, print_table, run
-from recimpact.cli_simulate import simulate
+from recimpact.cli.analysis import backfill, compare
+from recimpact.cli.attribution import attribution_app
+from recimpact.cli.output import OutputFormat, print_table, run
+from recimpact.cli.simulate import simulate
 from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
 app = typer.Typer(
@@ -149,7 +149,7 @@ def demo(
 ) -> None:
     """The end-to-end story on the embedded server: resources, a bulk import with its report, two trained
     recommenders, a day of live traffic, and the per-source comparison."""
-    from recimpact.demo import run_demo
+    from recimpact.cli.demo import run_demo
 
     run_demo(console, data_dir, live_sessions=live_sessions, keep_serving=serve)
 
@@ -169,7 +169,7 @@ def metrics(
     ] = OutputFormat.table,
 ) -> None:
     """The live 15-minute series of a metric attribution, in the S3 report's columns, newest window first."""
-    from recimpact.client import ApiError, get_series
+    from recimpact.cli.client import ApiError, get_series
 
     try:
         body = get_series(
@@ -227,7 +227,7 @@ def import_(
 
     from botocore.exceptions import ClientError
 
-    from recimpact.client import aws_client
+    from recimpact.cli.client import aws_client
 
     # Job names are unique per region: two imports started in the same second must not collide.
     name = job_name or f"import-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
@@ -250,7 +250,7 @@ def import_(
         if wait:
             _follow_import(endpoint_url, arn)
         return
-    from recimpact.cli_output import print_job
+    from recimpact.cli.output import print_job
 
     print_job(output_format, _follow_import(endpoint_url, arn, errors) if wait else None, arn, endpoint_url)
 
@@ -260,7 +260,7 @@ def _follow_import(endpoint_url: str, arn: str, out: Console = console) -> dict[
 
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-    from recimpact.client import ApiError, import_progress
+    from recimpact.cli.client import ApiError, import_progress
 
     columns = (
         TextColumn("[bold]{task.fields[phase]:<12}"),
@@ -318,7 +318,7 @@ def reports_list(
     """Report files at the attribution's destination, newest first."""
     import datetime as dt
 
-    from recimpact.client import ApiError, list_reports
+    from recimpact.cli.client import ApiError, list_reports
 
     try:
         files = list_reports(endpoint_url, metric_attribution_arn)
@@ -358,7 +358,7 @@ def reports_get(
     ] = None,
 ) -> None:
     """Fetch one report file (CSV)."""
-    from recimpact.client import ApiError, get_report, list_reports
+    from recimpact.cli.client import ApiError, get_report, list_reports
 
     try:
         if name is None:

@@ -23,8 +23,8 @@ import boto3
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from recimpact.cli_output import format_interval, format_lift, format_number, show_table
-from recimpact.client import compare, get_series
+from recimpact.cli.client import compare, get_series
+from recimpact.cli.output import format_interval, format_lift, format_number, show_table
 from recimpact.settings import Settings
 from recimpact.simulate import (
     EVENT_ATTRIBUTION_SOURCE_FIELD,

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from recimpact.cli_output import OutputFormat, aws_errors, console, fail, print_rows
+from recimpact.cli.output import OutputFormat, aws_errors, console, fail, print_rows
 from recimpact.simulate import DEFAULT_SOURCES, RetailSite, Source, write_interactions_csv
 
 EVENT_TYPES = ("View", "AddToCart", "Purchase")
@@ -148,7 +148,7 @@ def _live(
     output_format: OutputFormat,
     by_user: bool,
 ) -> None:
-    from recimpact.client import aws_client
+    from recimpact.cli.client import aws_client
     from recimpact.traffic import run_live
 
     arn = next((s.arn for s in site.sources if s.arn), None)

@@ -10,7 +10,8 @@ from typing import Any
 
 from recimpact.domain.arns import Scope
 from recimpact.domain.resources import TRAINABLE, DatasetImportJob
-from recimpact.engine.base import Engine, create_engine
+from recimpact.engine.base import Engine
+from recimpact.engine.registry import create_engine
 from recimpact.jobs import JobRunner, RunElsewhere
 from recimpact.services.context import JobQueue, RequestContext
 from recimpact.services.import_execution import JobEnvironment, JobProgress, fail_job, run_import_job

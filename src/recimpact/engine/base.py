@@ -1,17 +1,15 @@
-"""What an engine does for an import job, and the errors it reports. Engines are chosen by name in one place."""
+"""What an engine does for an import job, and the errors it reports. Engines are chosen by name in one place
+(``engine.registry``); this module imports none of them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from recimpact.domain.schema import Column
 from recimpact.engine.plan import AttributionQuery
-
-if TYPE_CHECKING:
-    from recimpact.settings import Settings
 
 
 class DataError(Exception):
@@ -76,16 +74,3 @@ class Engine(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def create_engine(settings: Settings) -> Engine:
-    """The one registry of engines; Spark is imported only when chosen."""
-    if settings.engine == "duckdb":
-        from recimpact.engine.duckdb import DuckDBEngine
-
-        return DuckDBEngine(Path(settings.data_dir) / "tmp")
-    if settings.engine == "spark":
-        from recimpact.engine.spark import SparkEngine
-
-        return SparkEngine(Path(settings.data_dir) / "tmp", settings.spark_master)
-    raise ValueError(f"unknown engine {settings.engine!r}")

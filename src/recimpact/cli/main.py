@@ -86,6 +86,7 @@ def serve(
     """Run the server: boto3's personalize, personalize-events and personalize-runtime clients talk to it."""
     from recimpact.wire.server import is_loopback
     from recimpact.wire.server import serve as run_server
+    from recimpact.wire.workers import supervise
 
     if engine not in ENGINES:
         _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -130,7 +131,10 @@ def serve(
         sys.stdout.flush()
 
     try:
-        run_server(settings, ready, log_level=log_level)
+        if workers > 1:  # a primary and N worker processes on the one port (wire/workers.py)
+            supervise(settings, ready)
+        else:
+            run_server(settings, ready, log_level=log_level)
     except OSError as exc:
         _fail(f"cannot bind {host}:{port}: {exc.strerror}")
 

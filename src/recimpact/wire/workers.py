@@ -36,7 +36,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from recimpact.runtime import Runtime
 from recimpact.settings import Settings
+from recimpact.wire.listener import ReadyServer, bind, tune_gc, url_of, uvicorn_config
 
 log = logging.getLogger("recimpact.workers")
 
@@ -154,9 +156,6 @@ def _die_with_parent() -> None:
 
 def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
     """The primary: hold the port, run the runtime, keep the workers; until SIGINT/SIGTERM."""
-    from recimpact.runtime import Runtime
-    from recimpact.wire.server import bind, tune_gc, url_of
-
     if settings.port != 0:
         # SO_REUSEPORT would also let the workers share a port another server holds: make sure it is free.
         bind(settings.host, settings.port).close()
@@ -184,10 +183,16 @@ def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
         holder.close()
 
 
+def run_worker(settings: Settings, on_ready: Callable[[], None]) -> None:
+    """A worker process of a ``--workers`` server, on a listening socket of its own beside the others'."""
+    sock = bind(settings.host, settings.port, reuse_port=True)
+    server = ReadyServer(uvicorn_config(settings, "warning", primary=False), on_ready)
+    tune_gc()
+    server.run(sockets=[sock])
+
+
 def main() -> None:
     """A worker process: ``python -m recimpact.wire.workers``, its settings on stdin."""
-    from recimpact.wire.server import run_worker
-
     _die_with_parent()
     settings = Settings.from_json(sys.stdin.readline())
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from botocore.parsers import create_parser
 
-from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, error_status, service_model
+from recimpact.domain.service_names import CONTROL
+from recimpact.wire.models import JSON_TARGET_PREFIX, error_status, service_model
 from tests.server import ServerProcess
 
 # Errors any operation may answer besides those its service models: the transport's own.

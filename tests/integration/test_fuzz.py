@@ -26,8 +26,9 @@ from hypothesis import strategies as st
 
 import recimpact.services  # noqa: F401  (registers the operation handlers)
 from recimpact.cli.client import get_series
+from recimpact.domain.service_names import CONTROL
 from recimpact.services import registry
-from recimpact.wire.models import CONTROL, service_model
+from recimpact.wire.models import service_model
 from tests.conftest import AWS_TEST_ENV, INTERACTIONS_SCHEMA, unique
 from tests.fuzz_wire import Wire, answer_problems, request_for
 from tests.model_strategies import ShapeStrategies, personalize_hints

@@ -29,9 +29,10 @@ from hypothesis import HealthCheck, example, given, settings
 
 import recimpact.services  # noqa: F401  (registers the operation handlers)
 from recimpact.domain.errors import InvalidInputException
+from recimpact.domain.service_names import CONTROL
 from recimpact.services import registry
 from recimpact.simulate import ITEMS_SCHEMA
-from recimpact.wire.models import CONTROL, service_model
+from recimpact.wire.models import service_model
 from recimpact.wire.protocol import parse_request
 from tests.conftest import AWS_TEST_ENV, ROLE_ARN
 from tests.fuzz_targets import (

@@ -20,9 +20,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 import recimpact.services  # noqa: F401  (registers the operation handlers)
+from recimpact.domain.service_names import CONTROL
 from recimpact.services import registry
 from recimpact.simulate import ITEMS_SCHEMA
-from recimpact.wire.models import CONTROL, service_model
+from recimpact.wire.models import service_model
 from tests.conftest import AWS_TEST_ENV, INTERACTIONS_SCHEMA, unique
 from tests.server import ServerProcess, write_credentials
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from recimpact.domain.errors import InvalidNextTokenException
-from recimpact.wire.models import CONTROL, service_model
+from recimpact.domain.service_names import CONTROL
+from recimpact.wire.models import service_model
 from recimpact.wire.pagination import TokenBinding
 
 

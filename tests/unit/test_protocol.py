@@ -19,7 +19,8 @@ from recimpact.domain.errors import (
     ResourceNotFoundException,
     ServiceError,
 )
-from recimpact.wire.models import CONTROL, EVENTS, RUNTIME, service_model
+from recimpact.domain.service_names import CONTROL, EVENTS, RUNTIME
+from recimpact.wire.models import service_model
 from recimpact.wire.protocol import error_response, parse_request, serialize, success_response
 
 

@@ -25,6 +25,8 @@ from typing import Any
 import botocore.session
 import regex
 
+from recimpact.domain.service_names import EVENTS
+
 MAX_MAGNITUDE = 2.0**360
 MIN_MAGNITUDE = 2.0**-360
 INTEGER_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -162,7 +164,7 @@ def _unanchored(pattern: str | None) -> str | None:
 @functools.cache
 def string_rules(dataset_type: str) -> dict[str, StringRule]:
     """Upper-case column → the model's rule for the member that carries it, for one dataset type."""
-    model = botocore.session.get_session().get_service_model("personalize-events")
+    model = botocore.session.get_session().get_service_model(EVENTS)
     rules: dict[str, StringRule] = {}
     for (kind, column), (shape_name, member) in _MEMBERS.items():
         if kind != dataset_type:

@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+# Re-exported: every handler module registers under them (``@operation(CONTROL, "CreateSchema")``).
+from recimpact.domain.service_names import CONTROL as CONTROL
+from recimpact.domain.service_names import EVENTS as EVENTS
+from recimpact.domain.service_names import RUNTIME as RUNTIME
 from recimpact.services.context import RequestContext
 
 Params = dict[str, Any]
@@ -13,10 +17,6 @@ Result = dict[str, Any] | None
 # A plain function runs on a worker thread (it may block on the catalog); a coroutine function runs on the event
 # loop and must not block (the ingest handlers, which await the event store's group commit).
 Handler = Callable[[RequestContext, Params], Result] | Callable[[RequestContext, Params], Awaitable[Result]]
-
-CONTROL = "personalize"
-EVENTS = "personalize-events"
-RUNTIME = "personalize-runtime"
 
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 

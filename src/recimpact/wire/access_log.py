@@ -18,8 +18,9 @@ from typing import Any, TextIO
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recimpact.domain.service_names import CONTROL
 from recimpact.wire.auth import ACCOUNT_KEY
-from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, rest_routes
+from recimpact.wire.models import JSON_TARGET_PREFIX, rest_routes
 
 
 def operation_of(scope: Scope) -> tuple[str | None, str | None]:

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import recimpact.services  # noqa: F401  (registers the operation handlers)
 from recimpact import __version__
 from recimpact.domain.errors import InternalFailure, ServiceError, UnknownOperationException
+from recimpact.domain.service_names import CONTROL
 from recimpact.runtime import Runtime
 from recimpact.services import registry
 from recimpact.settings import Settings
@@ -31,7 +32,7 @@ from recimpact.wire import dashboard, read_api, sessions
 from recimpact.wire.access_log import with_access_log
 from recimpact.wire.auth import Authenticator, HttpRequest
 from recimpact.wire.limits import body_limit, read_body
-from recimpact.wire.models import CONTROL, JSON_TARGET_PREFIX, rest_routes, service_model
+from recimpact.wire.models import JSON_TARGET_PREFIX, rest_routes, service_model
 from recimpact.wire.pagination import TokenBinding
 from recimpact.wire.protocol import error_response, parse_request, success_response
 

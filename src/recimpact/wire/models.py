@@ -7,10 +7,7 @@ from typing import Any
 
 import botocore.session
 
-CONTROL = "personalize"
-EVENTS = "personalize-events"
-RUNTIME = "personalize-runtime"
-SERVICES = (CONTROL, EVENTS, RUNTIME)
+from recimpact.domain.service_names import EVENTS, RUNTIME
 
 JSON_TARGET_PREFIX = "AmazonPersonalize"
 

@@ -19,7 +19,8 @@ from starlette.responses import Response
 
 from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.schema import MAX_JSON_NESTING, json_nesting_exceeds
-from recimpact.wire.models import CONTROL, error_status, service_model
+from recimpact.domain.service_names import CONTROL
+from recimpact.wire.models import error_status, service_model
 from recimpact.wire.validation import validate_input
 
 CONTENT_TYPES = {"json": "application/x-amz-json-1.1", "rest-json": "application/json"}

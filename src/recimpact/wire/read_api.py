@@ -26,6 +26,7 @@ from starlette.responses import Response
 from recimpact.domain.arns import Scope, parse_arn
 from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.resources import DatasetImportJob
+from recimpact.domain.service_names import EVENTS
 from recimpact.domain.timestamps import parse_time
 from recimpact.runtime import Runtime
 from recimpact.services.backfill import run_backfill
@@ -37,7 +38,6 @@ from recimpact.services.series import read_series
 from recimpact.services.summaries import group_import_jobs, numeric_columns, source_totals
 from recimpact.sinks.reports import REPORT_COLUMNS, to_csv
 from recimpact.wire.auth import Authenticator, HttpRequest
-from recimpact.wire.models import EVENTS
 from recimpact.wire.protocol import error_response
 
 

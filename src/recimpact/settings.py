@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recimpact.domain.arns import DEFAULT_REGION
+
 ENGINES = ("duckdb", "spark")
 
 
@@ -41,7 +43,7 @@ class Settings:
     # The account resources belong to while no credentials file maps access keys to accounts.
     account_id: str = "000000000000"
     # The region used when a request carries no SigV4 credential scope.
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     # Server processes sharing the port and the data directory (the first also runs jobs and publishing).
     workers: int = 1
     # Signs dashboard session cookies; shared by the server's processes so that any of them accepts a cookie.

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from recimpact.domain.arns import parse_arn
+from recimpact.domain.arns import DEFAULT_REGION, parse_arn
 from recimpact.domain.errors import InvalidInputException
 
 
@@ -25,8 +25,8 @@ def aws_client(service: str, endpoint_url: str, region: str | None = None, arn: 
     import botocore.session
 
     if region is None:
-        region = parse_arn(arn).region if arn else "us-east-1"
-    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region or "us-east-1"}
+        region = parse_arn(arn).region if arn else DEFAULT_REGION
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region or DEFAULT_REGION}
     if botocore.session.get_session().get_credentials() is None:
         kwargs |= {"aws_access_key_id": "recimpact", "aws_secret_access_key": "recimpact"}
     return boto3.client(service, **kwargs)
@@ -44,7 +44,7 @@ def _signed_headers(url: str, query: dict[str, str], method: str = "GET") -> dic
     if credentials is None:
         return {}
     # The read API takes the region from the ARN it is asked about; sign for that region too.
-    region = "us-east-1"
+    region = DEFAULT_REGION
     for key, value in query.items():
         if key.endswith("Arn"):
             with contextlib.suppress(InvalidInputException):

@@ -12,6 +12,8 @@ from recimpact.domain.errors import InvalidInputException
 
 PARTITION = "aws"
 SERVICE = "personalize"
+# The region where none is given: a request without a SigV4 credential scope, the CLI without an ARN, an S3 client.
+DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from recimpact.domain.arns import DEFAULT_REGION
 from recimpact.domain.errors import InvalidInputException
 
 PROBE_NAME = ".recimpact-write-check"
@@ -29,7 +30,7 @@ class DestinationError(Exception):
 @dataclass(frozen=True)
 class S3Config:
     endpoint_url: str | None = None
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
 
     def client(self) -> Any:
         return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)

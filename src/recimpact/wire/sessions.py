@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from recimpact.domain.arns import Scope
+from recimpact.domain.arns import DEFAULT_REGION, Scope
 from recimpact.domain.errors import AccessDeniedException
 from recimpact.settings import Settings
 from recimpact.wire.auth import AccessKey, Authenticator, HttpRequest, equal_secrets, load_credentials
@@ -168,7 +168,7 @@ def _next(value: str | None) -> str:
 
 def _page(request: Request, status: int, error: str = "", next_path: str = "/") -> Response:
     sessions: Sessions | None = request.app.state.sessions
-    region = sessions.default_region if sessions is not None else "us-east-1"
+    region = sessions.default_region if sessions is not None else DEFAULT_REGION
     error_html = f'<p class="error">{html.escape(error)}</p>' if error else ""
     body = _PAGE.format(error=error_html, region=html.escape(region), next=html.escape(next_path, quote=True))
     return HTMLResponse(body, status, headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})

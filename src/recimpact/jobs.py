@@ -57,7 +57,7 @@ class JobRunner:
             records = [record for kind in self._kinds for record in tx.every(kind)]
         # Oldest first, as they were created.
         for record in sorted(records, key=lambda r: r.creation_date_time):
-            if getattr(record, "status", None) in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
+            if getattr(record, "status", None) in resources.CREATING:
                 self.submit(record.arn)
 
     def submit(self, arn: str) -> None:

@@ -19,6 +19,8 @@ ACTIVE = "ACTIVE"
 CREATE_FAILED = "CREATE FAILED"
 DELETE_PENDING = "DELETE PENDING"
 DELETE_IN_PROGRESS = "DELETE IN_PROGRESS"
+# Still being created: an import job or a training run not yet ended, an attribution not yet checked.
+CREATING = (CREATE_PENDING, CREATE_IN_PROGRESS)
 
 DOMAINS = ("ECOMMERCE", "VIDEO_ON_DEMAND")
 

@@ -78,9 +78,7 @@ def delete_dataset(ctx: RequestContext, params: Params) -> dict[str, Any]:
                     f"Metric attribution {attribution.arn} reads dataset {dataset.arn}; delete or update it first"
                 )
         jobs = [j for j in tx.list(DatasetImportJob, ctx.scope) if j.dataset_arn == dataset.arn]
-        running = [
-            j.arn for j in jobs if j.status in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS)
-        ]
+        running = [j.arn for j in jobs if j.status in resources.CREATING]
         if running:  # as AWS answers; the job would otherwise end ACTIVE with its data gone
             raise ResourceInUseException(
                 f"Dataset {dataset.arn} has an import job in progress ({running[0]}); wait for it to finish"

@@ -25,7 +25,6 @@ from recimpact.sinks.destinations import parse_location
 
 # AWS quota: "Pending or in-progress dataset import jobs per region: 5".
 MAX_RUNNING_JOBS_PER_REGION = 5
-RUNNING = (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS)
 
 
 @operation(CONTROL, "CreateDatasetImportJob")
@@ -46,7 +45,7 @@ def create_dataset_import_job(ctx: RequestContext, params: Params) -> dict[str, 
         if tx.get(DatasetImportJob, arn) is not None:
             raise ResourceAlreadyExistsException(f"Dataset import job {arn} already exists.")
         jobs = tx.list(DatasetImportJob, ctx.scope)
-        if sum(job.status in RUNNING for job in jobs) >= MAX_RUNNING_JOBS_PER_REGION:
+        if sum(job.status in resources.CREATING for job in jobs) >= MAX_RUNNING_JOBS_PER_REGION:
             raise LimitExceededException(
                 f"At most {MAX_RUNNING_JOBS_PER_REGION} dataset import jobs can be pending or in progress per region"
             )

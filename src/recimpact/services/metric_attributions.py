@@ -131,7 +131,7 @@ def update_metric_attribution(ctx: RequestContext, params: Params) -> dict[str, 
         attribution = require(
             tx, ctx, MetricAttribution, params.get("metricAttributionArn"), "metricAttributionArn"
         )
-        if attribution.status in (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS):
+        if attribution.status in resources.CREATING:
             raise ResourceInUseException(f"Metric attribution {attribution.arn} is {attribution.status}")
         if add or remove:
             schemas = _group_schemas(tx, ctx, attribution.dataset_group_arn)

@@ -23,8 +23,6 @@ from recimpact.services.recommenders import remove_model
 from recimpact.services.registry import CONTROL, Params, operation
 from recimpact.services.tags import tags_from_request
 
-TRAINING = (resources.CREATE_PENDING, resources.CREATE_IN_PROGRESS)
-
 
 @operation(CONTROL, "CreateSolution")
 def create_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
@@ -89,7 +87,7 @@ def delete_solution(ctx: RequestContext, params: Params) -> dict[str, Any]:
                 f"Solution {solution.arn} is deployed by campaigns {', '.join(campaigns)}; delete them first"
             )
         versions = [v for v in children if isinstance(v, SolutionVersion)]
-        training = [v.arn for v in versions if v.status in TRAINING]
+        training = [v.arn for v in versions if v.status in resources.CREATING]
         if training:  # as AWS answers; the version would otherwise train into a solution that is gone
             raise ResourceInUseException(f"Solution {solution.arn} is training version {training[0]}")
         for version in versions:
@@ -107,7 +105,7 @@ def create_solution_version(ctx: RequestContext, params: Params) -> dict[str, An
     with ctx.catalog.transaction() as tx:
         solution = require(tx, ctx, Solution, params["solutionArn"], "solutionArn")
         versions = [v for v in tx.children(solution.arn) if isinstance(v, SolutionVersion)]
-        training = [v.arn for v in versions if v.status in TRAINING]
+        training = [v.arn for v in versions if v.status in resources.CREATING]
         if training:
             raise ResourceInUseException(f"Solution {solution.arn} is already training version {training[0]}")
         if mode == "UPDATE" and not any(v.status == resources.ACTIVE for v in versions):

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from recimpact.cli.analysis import backfill, compare
 from recimpact.cli.attribution import attribution_app
-from recimpact.cli.output import OutputFormat, print_table, run
+from recimpact.cli.output import OutputFormat, console, errors, print_table, run
 from recimpact.cli.simulate import simulate
 from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
@@ -23,8 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 @app.command()

@@ -354,7 +354,8 @@ class BenchStore:
         from recimpact.domain.attribution import CompiledAttribution, CompiledMetric
         from recimpact.domain.expressions import parse_expression
         from recimpact.services.ingest_targets import IngestTarget
-        from recimpact.store.events import EventStore, IngestTx
+        from recimpact.store.events import SqliteEventStore
+        from recimpact.store.interfaces import IngestTx
 
         group = "arn:aws:personalize:us-east-1:000000000000:dataset-group/bench"
         metrics = tuple(
@@ -377,7 +378,7 @@ class BenchStore:
             datasets={},
             attribution=attribution,
         )
-        self.store = EventStore(data_dir / "events.sqlite3")
+        self.store = SqliteEventStore(data_dir / "events.sqlite3")
         self.now = time.time()
 
         def put_items(tx: IngestTx) -> None:

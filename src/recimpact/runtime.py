@@ -20,7 +20,8 @@ from recimpact.services.training_execution import run_training
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog
-from recimpact.store.events import EventStore
+from recimpact.store.events import SqliteEventStore
+from recimpact.store.interfaces import EventStore
 
 
 class Runtime:
@@ -33,7 +34,7 @@ class Runtime:
         self.data_dir = Path(settings.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog: Catalog = SqliteCatalog(self.data_dir / "catalog.sqlite3", shared=settings.workers > 1)
-        self.events = EventStore(self.data_dir / "events.sqlite3", checkpoints=primary)
+        self.events: EventStore = SqliteEventStore(self.data_dir / "events.sqlite3", checkpoints=primary)
         self.shared: dict[str, Any] = {}
         # Import jobs run (or queued) since this server started; other processes read them through the file.
         self._job_progress: dict[str, JobProgress] = {}

@@ -48,7 +48,9 @@ from recimpact.domain.attribution import WINDOW_SECONDS, window_start
 from recimpact.domain.resources import Metric, MetricAttribution
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import SqliteCatalog
-from recimpact.store.events import EventStore, IngestTx, SeriesKey
+from recimpact.store.events import SqliteEventStore
+from recimpact.store.interfaces import IngestTx
+from recimpact.store.series import SeriesKey
 from tests.cloudwatch_standin import CloudWatchStandIn
 from tests.conftest import Group, output_config, seed_metrics, unique
 from tests.server import ServerProcess
@@ -552,7 +554,7 @@ class Series:
     ) -> None:
         created = time.time()
         self.catalog = SqliteCatalog(folder / "catalog.sqlite3")
-        self.events = EventStore(folder / "events.sqlite3")
+        self.events = SqliteEventStore(folder / "events.sqlite3")
         self.attribution = MetricAttribution(
             arn=Scope(account="123456789012", region="us-east-1").arn("metric-attribution", "impact"),
             name="impact",

@@ -4,9 +4,6 @@ seeing each other's commits."""
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +11,10 @@ from typing import Any
 import pytest
 
 from recimpact.domain.events import Interaction
-from recimpact.store.events import EventStore, IngestTx, SeriesKey, event_row
+from recimpact.store.events import SqliteEventStore
+from recimpact.store.ingest import event_row
+from recimpact.store.interfaces import IngestTx
+from recimpact.store.series import SeriesKey
 
 GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/g"
 
@@ -55,26 +55,26 @@ def appending(unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any
     return work
 
 
-def append(store: EventStore, unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
+def append(store: SqliteEventStore, unit_rows: list[Any], seen: list[list[bool]] | None = None) -> Any:
     return store.submit(appending(unit_rows, seen))
 
 
-def counted(store: EventStore) -> float:
+def counted(store: SqliteEventStore) -> float:
     return sum(p.value for p in store.series("series"))
 
 
-def stored(store: EventStore) -> int:
+def stored(store: SqliteEventStore) -> int:
     return int(store.read("SELECT COUNT(*) FROM events")[0][0])
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EventStore]:
-    opened = EventStore(tmp_path / "events.sqlite3")
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    opened = SqliteEventStore(tmp_path / "events.sqlite3")
     yield opened
     opened.close()
 
 
-def test_new_events_and_duplicates_by_id_or_content(store: EventStore) -> None:
+def test_new_events_and_duplicates_by_id_or_content(store: SqliteEventStore) -> None:
     first: list[list[bool]] = []
     append(store, rows(1, 2, 3), first).result()
     assert first == [[True, True, True]]
@@ -87,7 +87,7 @@ def test_new_events_and_duplicates_by_id_or_content(store: EventStore) -> None:
     assert counted(store) == 4.0
 
 
-def test_absent_members_are_stored_as_null_and_such_events_still_deduplicate(store: EventStore) -> None:
+def test_absent_members_are_stored_as_null_and_such_events_still_deduplicate(store: SqliteEventStore) -> None:
     """``event_row`` binds '' for None (the faster type for sqlite3); the table must still hold NULL, and events
     without an eventId must still be told apart from their duplicates by content."""
     bare = Interaction(event_type="View", sent_at=1_700_000_000.0)
@@ -119,7 +119,7 @@ def test_absent_members_are_stored_as_null_and_such_events_still_deduplicate(sto
     ]
 
 
-def test_the_same_event_is_new_in_each_group(store: EventStore) -> None:
+def test_the_same_event_is_new_in_each_group(store: SqliteEventStore) -> None:
     """Duplicates are per dataset group; which rows of a commit were stored is worked out per group too."""
     other = GROUP + "-other"
     seen: dict[str, list[list[bool]]] = {GROUP: [], other: []}
@@ -133,7 +133,7 @@ def test_the_same_event_is_new_in_each_group(store: EventStore) -> None:
     assert stored(store) == 4
 
 
-def test_duplicates_across_units_of_one_commit(store: EventStore) -> None:
+def test_duplicates_across_units_of_one_commit(store: SqliteEventStore) -> None:
     """Units queued together commit together; the later copy of an event is the duplicate."""
     seen: list[list[bool]] = []
     futures = [append(store, rows(1, 2), seen), append(store, rows(2, 3), seen), append(store, rows(1), seen)]
@@ -144,7 +144,7 @@ def test_duplicates_across_units_of_one_commit(store: EventStore) -> None:
     assert counted(store) == 3.0
 
 
-def test_a_failing_unit_is_undone_alone(store: EventStore) -> None:
+def test_a_failing_unit_is_undone_alone(store: SqliteEventStore) -> None:
     def fails(tx: IngestTx) -> None:
         tx.add_sources(GROUP, ["doomed"], 1.0)  # a statement: the unit's savepoint is opened
         tx.append_events(GROUP, rows(7), lambda tx, new: None)
@@ -165,7 +165,7 @@ def test_a_failing_unit_is_undone_alone(store: EventStore) -> None:
 
 def test_two_stores_on_one_file_take_turns_and_see_each_others_sources(tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite3"
-    one, two = EventStore(path), EventStore(path, checkpoints=False)
+    one, two = SqliteEventStore(path), SqliteEventStore(path, checkpoints=False)
     try:
         known: list[set[str]] = []
 
@@ -194,51 +194,12 @@ def test_two_stores_on_one_file_take_turns_and_see_each_others_sources(tmp_path:
         two.close()
 
 
-def test_the_wal_starts_over_under_steady_ingest(tmp_path: Path) -> None:
-    """Commits that never pause would let the WAL grow without end (SQLite rewinds it only when a writer finds it
-    all copied back); the checkpointer takes a write turn once it is past the limit, so it keeps starting over."""
-    limit = 1 << 20
-    store = EventStore(tmp_path / "events.sqlite3", wal_limit=limit)
-    wal = tmp_path / "events.sqlite3-wal"
-    stop = threading.Event()
-    sent = [0]
-
-    def feed() -> None:  # keeps the writer's queue full: it never waits for work
-        pending: list[Any] = []
-        while not stop.is_set():
-            pending.append(append(store, rows(*range(sent[0], sent[0] + 10))))
-            sent[0] += 10
-            if len(pending) > 200:
-                pending.pop(0).result()
-        for future in pending:
-            future.result()
-
-    feeder = threading.Thread(target=feed)
-    feeder.start()
-    try:
-        sizes = []
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            sizes.append(wal.stat().st_size)
-            time.sleep(0.05)
-    finally:
-        stop.set()
-        feeder.join()
-    try:
-        rewinds = sum(1 for before, after in itertools.pairwise(sizes) if after < before)
-        assert stored(store) == sent[0]
-        assert rewinds >= 3, sizes
-        assert max(sizes) < 64 * limit, f"the WAL grew to {max(sizes):,} bytes"
-    finally:
-        store.close()
-
-
 def test_item_values_are_remembered_across_commits_until_they_change(tmp_path: Path) -> None:
     """The writer keeps items it read from one commit to the next; its own upsert and another store's upsert on
     the same file (another process) both make it read them again, and another store's commit that changed no item
     does not."""
     path = tmp_path / "events.sqlite3"
-    one, two = EventStore(path), EventStore(path, checkpoints=False)
+    one, two = SqliteEventStore(path), SqliteEventStore(path, checkpoints=False)
 
     def upsert(margin: float) -> Any:
         return lambda tx: tx.upsert_records("items", GROUP, [("i1", {"MARGIN": margin})], 1.0, "live")
@@ -269,41 +230,9 @@ def test_item_values_are_remembered_across_commits_until_they_change(tmp_path: P
         two.close()
 
 
-def test_append_events_now_tells_new_rows_from_duplicates(store: EventStore) -> None:
+def test_append_events_now_tells_new_rows_from_duplicates(store: SqliteEventStore) -> None:
     append(store, rows(1, 2)).result()
     seen: list[list[bool]] = []
     store.submit(lambda tx: seen.append(tx.append_events_now(GROUP, rows(2, 3, 3, 1, 4)))).result()
     assert seen == [[False, True, False, False, True]]
     assert stored(store) == 4
-
-
-def test_a_store_from_before_the_record_key_is_rekeyed_once(tmp_path: Path) -> None:
-    """Content keys stored by an earlier definition (the session in every key) are recomputed when the store
-    opens, so that what was stored before an upgrade still dedupes what arrives after it, by either path."""
-    path = tmp_path / "events.sqlite3"
-    store = EventStore(path)
-    same_user = [
-        Interaction(event_type="View", sent_at=1_700_000_000.0, session_id=s, user_id="u") for s in "ab"
-    ]
-    # As an earlier version stored them: two events, the session making their keys differ.
-    old_rows = [event_row(e, "src", 1_700_000_100.0) for e in same_user]
-    append(store, [(r[0], bytearray(n.to_bytes(16, "big")), *r[2:]) for n, r in enumerate(old_rows)]).result()
-    store.submit(lambda tx: tx._conn.execute("PRAGMA user_version = 0")).result()
-    store.close()
-
-    reopened = EventStore(path)
-    try:
-        # The first is rekeyed; the second, one event with it by today's rule, keeps its old key (both had
-        # been counted when they arrived).
-        keys = reopened.read("SELECT content_key FROM events ORDER BY seq")
-        assert keys[0][0] == same_user[0].content_key
-        assert keys[1][0] != same_user[0].content_key
-        assert reopened.read("PRAGMA user_version") == [(1,)]
-        imported = Interaction(event_type="View", sent_at=1_700_000_000.0, user_id="u")  # no session
-        seen: list[list[bool]] = []
-        reopened.submit(
-            lambda tx: seen.append(tx.append_events_now(GROUP, [event_row(imported, "src", 1_700_000_200.0)]))
-        ).result()
-        assert seen == [[False]]
-    finally:
-        reopened.close()

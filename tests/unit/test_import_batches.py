@@ -17,7 +17,7 @@ from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.expressions import parse_expression
 from recimpact.services.incremental_rows import RowsNotStored, append_rows, append_rows_apart
 from recimpact.services.ingest_targets import IngestTarget
-from recimpact.store.events import EventStore
+from recimpact.store.events import SqliteEventStore
 
 GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/g"
 ROWS = 25
@@ -49,8 +49,8 @@ def part(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[EventStore]:
-    opened = EventStore(tmp_path / "events.sqlite3")
+def store(tmp_path: Path) -> Iterator[SqliteEventStore]:
+    opened = SqliteEventStore(tmp_path / "events.sqlite3")
     yield opened
     opened.close()
 
@@ -58,7 +58,7 @@ def store(tmp_path: Path) -> Iterator[EventStore]:
 class FailingAfter:
     """The store, but its ``submit`` fails from the ``n``-th call on (a full disk, say)."""
 
-    def __init__(self, store: EventStore, n: int) -> None:
+    def __init__(self, store: SqliteEventStore, n: int) -> None:
         self._store, self._left = store, n
 
     def __getattr__(self, name: str) -> Any:
@@ -73,11 +73,11 @@ class FailingAfter:
         return self._store.submit(work)
 
 
-def counted(store: EventStore) -> dict[str, float]:
+def counted(store: SqliteEventStore) -> dict[str, float]:
     return {p.key.source: p.value for p in store.series("series")}
 
 
-def test_every_batch_is_stored_and_counted_once(store: EventStore, part: Path, tmp_path: Path) -> None:
+def test_every_batch_is_stored_and_counted_once(store: SqliteEventStore, part: Path, tmp_path: Path) -> None:
     heard: list[int] = []
     assert (
         append_rows(store, TARGET, part, ["a", "b"], 1_700_000_200.0, tmp_path, heard.append, batch=10)
@@ -92,7 +92,7 @@ def test_every_batch_is_stored_and_counted_once(store: EventStore, part: Path, t
 
 
 def test_a_store_failing_part_way_fails_the_job_and_a_rerun_completes_it(
-    store: EventStore, part: Path, tmp_path: Path
+    store: SqliteEventStore, part: Path, tmp_path: Path
 ) -> None:
     failing: Any = FailingAfter(store, 1)
     with pytest.raises(RowsNotStored, match="after 10 of the job's rows were stored"):
@@ -103,7 +103,7 @@ def test_a_store_failing_part_way_fails_the_job_and_a_rerun_completes_it(
 
 
 def test_a_store_failing_at_the_first_batch_stores_nothing(
-    store: EventStore, part: Path, tmp_path: Path
+    store: SqliteEventStore, part: Path, tmp_path: Path
 ) -> None:
     failing: Any = FailingAfter(store, 0)
     with pytest.raises(OSError, match="disk is full"):
@@ -112,7 +112,9 @@ def test_a_store_failing_at_the_first_batch_stores_nothing(
     assert store.sources_of(GROUP) == set()
 
 
-def test_in_a_process_of_its_own_on_the_same_store(store: EventStore, part: Path, tmp_path: Path) -> None:
+def test_in_a_process_of_its_own_on_the_same_store(
+    store: SqliteEventStore, part: Path, tmp_path: Path
+) -> None:
     """The job's process writes the server's event store file, taking the same write turn: what it stored is seen
     here, and its errors are raised here."""
     heard: list[int] = []

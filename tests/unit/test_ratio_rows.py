@@ -8,7 +8,7 @@ from typing import Any
 from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.sinks.cloudwatch import datum
 from recimpact.sinks.reports import combine_ratios, report_rows
-from recimpact.store.events import SeriesKey, SeriesPoint
+from recimpact.store.series import SeriesKey, SeriesPoint
 
 
 def row(metric: str, function: str, value: float, source: str = "s", window: int = 900) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from recimpact.services.import_execution import write_report
 from recimpact.services.series import read_series
 from recimpact.sinks.destinations import S3Config
 from recimpact.sinks.reports import to_csv
-from recimpact.store.events import IngestTx, SeriesKey
+from recimpact.store.interfaces import IngestTx
+from recimpact.store.series import SeriesKey
 
 # An event's arrival time is taken when its request is parsed, and the group commit follows within milliseconds:
 # events received in the last few seconds may still be on their way to disk, so a backfill leaves them to the next.

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from recimpact.domain.arns import Scope
 from recimpact.settings import Settings
 from recimpact.store.catalog import Catalog
-from recimpact.store.events import EventStore
+from recimpact.store.interfaces import EventStore
 
 
 class JobQueue(Protocol):

@@ -27,7 +27,9 @@ from recimpact.services.common import camel
 from recimpact.services.context import RequestContext
 from recimpact.services.ingest_targets import IngestTarget, for_dataset, for_tracking_id
 from recimpact.services.registry import EVENTS, Params, operation
-from recimpact.store.events import EventRow, EventStore, IngestTx, SeriesKey, event_row
+from recimpact.store.ingest import event_row
+from recimpact.store.interfaces import EventRow, EventStore, IngestTx
+from recimpact.store.series import SeriesKey
 
 
 @operation(EVENTS, "PutEvents")

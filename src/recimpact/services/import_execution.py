@@ -38,7 +38,7 @@ from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
 from recimpact.store.catalog import Catalog
-from recimpact.store.events import EventStore, IngestTx
+from recimpact.store.interfaces import EventStore, IngestTx
 from recimpact.store.parts import discard_part
 
 log = logging.getLogger("recimpact.imports")

@@ -25,7 +25,8 @@ from recimpact.domain.errors import ServiceError
 from recimpact.domain.events import interaction_from_record
 from recimpact.services.events import PreparedEvents, prepare_events, record_imported_batch
 from recimpact.services.ingest_targets import IngestTarget
-from recimpact.store.events import EventStore, IngestTx
+from recimpact.store.events import SqliteEventStore
+from recimpact.store.interfaces import EventStore, IngestTx
 from recimpact.store.parts import rows_by_time
 
 BATCH = 10_000
@@ -132,7 +133,7 @@ def _child(
     received_at: float,
     work_dir: Path,
 ) -> None:
-    events = EventStore(store_path, checkpoints=False)
+    events = SqliteEventStore(store_path, checkpoints=False)
     try:
         stored = append_rows(
             events, target, part, sources, received_at, work_dir, lambda n: sending.send(("stored", n))

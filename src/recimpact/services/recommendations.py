@@ -20,7 +20,7 @@ from recimpact.services.context import RequestContext
 from recimpact.services.events import add_exposure_contributions
 from recimpact.services.ingest_targets import IngestTarget, for_group
 from recimpact.services.registry import RUNTIME, Params, operation
-from recimpact.store.events import IngestTx
+from recimpact.store.interfaces import IngestTx
 
 # personalize-runtime's model documents what its shapes cannot say: numResults "The default is 25. If you are
 # including metadata in recommendations, the maximum is 50. Otherwise, the maximum is 500", and metadataColumns

@@ -18,7 +18,7 @@ from recimpact.domain.resources import Dataset, Recommender, Schema, Solution, S
 from recimpact.domain.schema import parse_schema
 from recimpact.recommend.training import TrainingData, TrainingError, train
 from recimpact.store.catalog import Catalog, CatalogTx
-from recimpact.store.events import EventStore
+from recimpact.store.interfaces import EventStore
 
 log = logging.getLogger("recimpact.training")
 

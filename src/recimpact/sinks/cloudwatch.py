@@ -36,7 +36,8 @@ from recimpact.domain.attribution import LIVE_MAX_AGE_SECONDS, RATIO_DENOMINATOR
 from recimpact.domain.resources import MetricAttribution
 from recimpact.domain.values import number_problem
 from recimpact.store.catalog import Catalog
-from recimpact.store.events import EventStore, IngestTx, SeriesKey, SeriesPoint
+from recimpact.store.interfaces import EventStore, IngestTx
+from recimpact.store.series import SeriesKey, SeriesPoint
 
 log = logging.getLogger("recimpact.cloudwatch")
 

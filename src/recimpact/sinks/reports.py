@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
-from recimpact.store.events import SeriesPoint
+from recimpact.store.series import SeriesPoint
 
 REPORT_COLUMNS = (
     "METRIC_NAME",

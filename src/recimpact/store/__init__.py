@@ -1,1 +1,1 @@
-"""Durable state behind small interfaces: the resource catalog (and, later, the event log and live series)."""
+"""Durable state behind small interfaces: the resource catalog (``catalog``) and the event store (``interfaces``)."""

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric, item_columns
+from recimpact.domain.expressions import MetricExpression
 
 Quote = Callable[[str], str]
 
@@ -36,6 +37,43 @@ def double_quote(name: str) -> str:
 def backtick_quote(name: str) -> str:
     """An identifier in Spark SQL (and Hive's), where double quotes make a string."""
     return "`" + name.replace("`", "``") + "`"
+
+
+# --- the counting rule, as SQL: what every query that counts events toward metrics is built from ----------------
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """How a query names an event's columns: a bulk job's (``AttributionQuery``), or the event store's tables
+    (``store/analytics.py``, where an Interactions or Items column other than EVENT_VALUE is a key of a JSON
+    object)."""
+
+    interaction_column: Callable[[str], str]  # an Interactions column's value (EVENT_VALUE included)
+    item_column: Callable[[str], str]  # an Items column's value, for the event's item
+
+
+def counted_event_type(event_type: str) -> str:
+    """The event type a metric's (upper-cased) event type is compared with: matched case-insensitively. (SQL's
+    UPPER must map letters as Python's ``str.upper`` does: DuckDB's maps ß to ẞ where Python writes SS, a gap
+    the conformance suite declares; the event store's SQLite connections use Python's.)"""
+    return f"UPPER({event_type})"
+
+
+def aggregate_value(aggregate: MetricExpression, fields: EventFields) -> str:
+    """What one event of the metric's type adds to an aggregate (``domain.attribution.metric_value``): 1 for
+    SAMPLECOUNT(); the column's value for SUM, NULL (nothing) where the event or its item lacks it; NULL for
+    IMPRESSIONCOUNT(), which counts exposures, not events."""
+    if aggregate.function == "samplecount":
+        return "CAST(1 AS DOUBLE)"
+    if aggregate.function != "sum" or aggregate.column is None:
+        return "CAST(NULL AS DOUBLE)"
+    column = fields.item_column if aggregate.dataset == "ITEMS" else fields.interaction_column
+    return f"CAST({column(aggregate.column)} AS DOUBLE)"
+
+
+def window_start_sql(timestamp: str) -> str:
+    """The start of the 15-minute window (aligned to the epoch) an event time falls in."""
+    return f"CAST(FLOOR({timestamp} / {WINDOW_SECONDS}) AS BIGINT) * {WINDOW_SECONDS}"
 
 
 @dataclass(frozen=True)
@@ -85,9 +123,10 @@ class AttributionQuery:
                 if m.expression.dataset == "INTERACTIONS" and m.expression.column
             }
         )
+        event_type, timestamp = f"i.{q('EVENT_TYPE')}", f"i.{q('TIMESTAMP')}"
         select = [
-            f"UPPER(i.{q('EVENT_TYPE')}) AS ET",
-            f"CAST(FLOOR(i.{q('TIMESTAMP')} / {WINDOW_SECONDS}) AS BIGINT) * {WINDOW_SECONDS} AS WS",
+            f"{counted_event_type(event_type)} AS ET",
+            f"{window_start_sql(timestamp)} AS WS",
             f"COALESCE({', '.join(source_terms)}) AS SRC",
         ]
         if self.needs_items:
@@ -112,18 +151,13 @@ class AttributionQuery:
     def sql(self, quote: Quote) -> str:
         """(IDX, SRC, WS, VALUE) per metric, source and window: one scan, one join per lookup, one aggregate."""
         q = quote
-        cases = []
-        for idx, metric in enumerate(self.metrics):
-            expr = metric.expression
-            if expr.function == "samplecount":
-                value = "CAST(1 AS DOUBLE)"
-            elif expr.function != "sum":
-                value = "CAST(NULL AS DOUBLE)"  # IMPRESSIONCOUNT(): counted from the IMPRESSION column below
-            elif expr.dataset == "ITEMS":
-                value = f"CAST(it.{q(str(expr.column))} AS DOUBLE)"
-            else:
-                value = f"CAST(e.{q('C_' + str(expr.column))} AS DOUBLE)"
-            cases.append(f"WHEN {idx} THEN {value}")
+        # The event's own columns were selected as C_<column> by ``_events``; its item's come from the join below.
+        # IMPRESSIONCOUNT() parts are NULL here: counted from the IMPRESSION column below.
+        fields = EventFields(lambda c: f"e.{q('C_' + c)}", lambda c: f"it.{q(c)}")
+        cases = [
+            f"WHEN {idx} THEN {aggregate_value(metric.expression, fields)}"
+            for idx, metric in enumerate(self.metrics)
+        ]
         item_join = ""
         if self.needs_items:
             # Only the rows of metrics that read an item column look their item up: the others (typically the

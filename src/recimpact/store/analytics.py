@@ -1,8 +1,9 @@
 """The per-user reads that source comparisons count (``services/comparison.py``): which users each source reached,
 and each user's total of one aggregate, over the stored events and exposures.
 
-What an event adds here (``_event_value_sql``, the event-type match) restates the counting rule that the live
-series and the bulk engines apply; keep them in step until this SQL is generated from the same rule.
+What an event adds, and which events a metric's type takes, are the counting rule's SQL (``engine/plan.py``),
+rendered over the event store's tables: an Interactions column other than EVENT_VALUE, and an Items column, are
+keys of the row's ``properties`` JSON.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from recimpact.domain.expressions import MetricExpression
+from recimpact.engine.plan import EventFields, aggregate_value, counted_event_type
 from recimpact.store.schema import Read
 
 
-def _event_value_sql(aggregate: MetricExpression) -> tuple[str, list[Any]]:
-    """What one event adds to a SAMPLECOUNT() or SUM(...) aggregate, as SQL over events ``e`` and items ``i``."""
-    if aggregate.function == "samplecount":
-        return "1.0", []
-    if aggregate.dataset == "INTERACTIONS" and aggregate.column == "EVENT_VALUE":
-        return "e.event_value", []
-    table = "i" if aggregate.dataset == "ITEMS" else "e"
-    return f"json_extract({table}.properties, ?)", [f"$.{aggregate.column}"]
+def _json_key(table: str, column: str) -> str:
+    # Schema field names are [A-Za-z_][A-Za-z0-9_]* (domain/schema.py): safe inside a JSON path literal.
+    return f"json_extract({table}.properties, '$.{column}')"
+
+
+STORED = EventFields(
+    interaction_column=lambda c: "e.event_value" if c == "EVENT_VALUE" else _json_key("e", c),
+    item_column=lambda c: _json_key("i", c),
+)
 
 
 def exposed_users(
@@ -63,7 +66,7 @@ def per_user_totals(
         )
         args: list[Any] = [dataset_group, *sources, since, until]
     else:
-        value, value_args = _event_value_sql(aggregate)
+        value = aggregate_value(aggregate, STORED)
         join = (
             "LEFT JOIN items i ON i.dataset_group = g.arn AND i.item_id = e.item_id"
             if aggregate.dataset == "ITEMS"
@@ -72,7 +75,7 @@ def per_user_totals(
         sql = (
             f"SELECT e.source, e.user_id, SUM({value}) FROM events e JOIN dataset_groups g ON g.id = e.group_id"
             f" {join} WHERE g.arn = ? AND e.source IN ({marks}) AND e.user_id IS NOT NULL AND e.sent_at >= ?"
-            " AND e.sent_at < ? AND upper(e.event_type) = ? GROUP BY e.source, e.user_id"
+            f" AND e.sent_at < ? AND {counted_event_type('e.event_type')} = ? GROUP BY e.source, e.user_id"
         )
-        args = [*value_args, dataset_group, *sources, since, until, event_type]
+        args = [dataset_group, *sources, since, until, event_type]
     return {(source, user): float(total or 0.0) for source, user, total in read(sql, args)}

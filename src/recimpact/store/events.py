@@ -41,6 +41,10 @@ T = TypeVar("T")
 _WAL_REWIND_BYTES = 64 << 20
 
 
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
 class SqliteEventStore:
     """``<data dir>/events.sqlite3``, SQLite's ``EventStore``. Writes go through ``submit`` (a writer thread) or
     ``submit_async`` (a group commit on the caller's event loop), each on a connection of its own; reads use
@@ -84,6 +88,9 @@ class SqliteEventStore:
         conn.execute(f"PRAGMA journal_size_limit={self._wal_limit}")  # what a rewound WAL is truncated to
         conn.execute("PRAGMA busy_timeout=10000")
         conn.execute("PRAGMA cache_size=-131072")  # 128 MiB: the dedupe indexes' hot pages stay in memory
+        # SQLite's UPPER maps ASCII letters only; the counting rule matches event types as Python upper-cases
+        # them (é → É, ß → SS), so queries built from it (store/analytics.py) see the same.
+        conn.create_function("UPPER", 1, _upper, deterministic=True)
         return conn
 
     def _connect_writer(self) -> sqlite3.Connection:

@@ -32,10 +32,9 @@ from recimpact.domain.events import Interaction
 from recimpact.domain.resources import MetricAttribution
 from recimpact.services.common import require
 from recimpact.services.context import RequestContext
-from recimpact.services.import_execution import write_report
 from recimpact.services.series import read_series
 from recimpact.sinks.destinations import S3Config
-from recimpact.sinks.reports import to_csv
+from recimpact.sinks.reports import to_csv, write_report
 from recimpact.store.interfaces import IngestTx
 from recimpact.store.series import SeriesKey
 

@@ -36,7 +36,7 @@ from recimpact.services.incremental_rows import RowsNotStored, append_rows_apart
 from recimpact.services.ingest_targets import IngestTarget, build_target
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
-from recimpact.sinks.reports import combine_ratios, report_file_name, to_csv
+from recimpact.sinks.reports import combine_ratios, to_csv, write_report
 from recimpact.store.catalog import Catalog
 from recimpact.store.interfaces import EventStore, IngestTx
 from recimpact.store.parts import discard_part
@@ -353,16 +353,3 @@ def _items_csv(env: JobEnvironment, group: str, metrics: tuple[Any, ...], work_d
         for row in env.events.item_values(group, columns):
             writer.writerow([row[0], *("" if v is None or isinstance(v, bool) else v for v in row[1:])])
     return path
-
-
-def write_report(attribution: MetricAttribution, mode: str, body: str, s3: S3Config) -> str:
-    """One new file per publishing job: ``AggregatedAttributionMetrics - <MODE> - <timestamp>.csv``. A name already
-    taken (two jobs in the same second) moves the timestamp on by a second, so no report is ever overwritten."""
-    destination = attribution.metrics_output_config.get("s3DataDestination") or {}
-    location = destinations.parse_location(destination["path"])
-    moment = time.time()
-    name = report_file_name(mode, moment)
-    while destinations.exists(location, name, s3):
-        moment += 1
-        name = report_file_name(mode, moment)
-    return destinations.write_file(location, name, body.encode(), s3, destination.get("kmsKeyArn"))

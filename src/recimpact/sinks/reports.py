@@ -4,6 +4,9 @@
 written with a decimal point (``12.0``), MATH_FUNCTION ``samplecount`` or ``sum`` (and, for recimpact's extensions,
 ``impressioncount`` or ``ratio``), the source as resolved, and
 TIMESTAMP the window start in epoch seconds, newest window first.
+
+The one writer of a report file, ``write_report`` (an import job's, a backfill's), names it (``report_file_name``)
+and writes it to the attribution's destination.
 """
 
 from __future__ import annotations
@@ -11,10 +14,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import time
 from collections.abc import Iterable
 from typing import Any
 
 from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
+from recimpact.domain.resources import MetricAttribution
+from recimpact.sinks import destinations
+from recimpact.sinks.destinations import S3Config
 from recimpact.store.series import SeriesPoint
 
 REPORT_COLUMNS = (
@@ -92,3 +99,16 @@ def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow([format_value(row[c]) if c == "VALUE" else row[c] for c in REPORT_COLUMNS])
     return out.getvalue()
+
+
+def write_report(attribution: MetricAttribution, mode: str, body: str, s3: S3Config) -> str:
+    """One new file per publishing job: ``AggregatedAttributionMetrics - <MODE> - <timestamp>.csv``. A name already
+    taken (two jobs in the same second) moves the timestamp on by a second, so no report is ever overwritten."""
+    destination = attribution.metrics_output_config.get("s3DataDestination") or {}
+    location = destinations.parse_location(destination["path"])
+    moment = time.time()
+    name = report_file_name(mode, moment)
+    while destinations.exists(location, name, s3):
+        moment += 1
+        name = report_file_name(mode, moment)
+    return destinations.write_file(location, name, body.encode(), s3, destination.get("kmsKeyArn"))

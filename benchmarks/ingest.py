@@ -353,7 +353,7 @@ class BenchStore:
     def __init__(self, data_dir: Path) -> None:
         from recimpact.domain.attribution import CompiledAttribution, CompiledMetric
         from recimpact.domain.expressions import parse_expression
-        from recimpact.services.ingest_targets import IngestTarget
+        from recimpact.ingest.targets import IngestTarget
         from recimpact.store.events import SqliteEventStore
         from recimpact.store.interfaces import IngestTx
 
@@ -407,13 +407,13 @@ class BenchStore:
 
     def prepare(self, events: list[Any]) -> Any:
         """What the request handler does before submitting (sources, rows, contributions, item lookups)."""
-        from recimpact.services.events import prepare_events
+        from recimpact.ingest.events import prepare_events
 
         return prepare_events(self.store, self.target, events, time.time())
 
     def submit(self, prepared: Any) -> Any:
         """What the writer does with it, inside the write lock."""
-        from recimpact.services.events import record_events
+        from recimpact.ingest.events import record_events
 
         target = self.target
         return self.store.submit(lambda tx: record_events(tx, target, prepared))

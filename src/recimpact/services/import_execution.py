@@ -29,11 +29,9 @@ from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, 
 from recimpact.domain.schema import Column, DatasetSchema, parse_schema
 from recimpact.engine.base import DataError, Engine, InputFile
 from recimpact.engine.plan import AttributionQuery, report_rows
-from recimpact.services.events import (
-    sources_within_limit,
-)
+from recimpact.ingest.events import sources_within_limit
+from recimpact.ingest.targets import IngestTarget, build_target
 from recimpact.services.incremental_rows import RowsNotStored, append_rows_apart
-from recimpact.services.ingest_targets import IngestTarget, build_target
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, to_csv, write_report

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from recimpact.domain.errors import ServiceError
 from recimpact.domain.events import interaction_from_record
-from recimpact.services.events import PreparedEvents, prepare_events, record_imported_batch
-from recimpact.services.ingest_targets import IngestTarget
+from recimpact.ingest.events import PreparedEvents, prepare_events, record_imported_batch
+from recimpact.ingest.targets import IngestTarget
 from recimpact.store.events import SqliteEventStore
 from recimpact.store.interfaces import EventStore, IngestTx
 from recimpact.store.parts import rows_by_time

@@ -15,10 +15,10 @@ from recimpact.domain import resources
 from recimpact.domain.errors import InvalidInputException, ResourceNotFoundException
 from recimpact.domain.recipes import Recipe, recipe_by_arn
 from recimpact.domain.resources import Campaign, Recommender, SolutionVersion
+from recimpact.ingest.events import add_exposure_contributions
+from recimpact.ingest.targets import IngestTarget, for_group
 from recimpact.recommend.model import TrainedModel
 from recimpact.services.context import RequestContext
-from recimpact.services.events import add_exposure_contributions
-from recimpact.services.ingest_targets import IngestTarget, for_group
 from recimpact.services.registry import RUNTIME, Params, operation
 from recimpact.store.interfaces import IngestTx
 

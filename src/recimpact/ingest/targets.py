@@ -5,15 +5,14 @@ so the hot PutEvents path does no JSON schema parsing and no catalog scan per ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from recimpact.domain.arns import Scope
 from recimpact.domain.attribution import CompiledAttribution, compile_attribution
 from recimpact.domain.errors import ResourceNotFoundException
 from recimpact.domain.resources import Dataset, DatasetGroup, EventTracker, MetricAttribution, Schema
 from recimpact.domain.schema import DatasetSchema, parse_schema
-from recimpact.services.context import RequestContext
-from recimpact.store.catalog import CatalogTx
+from recimpact.store.catalog import Catalog, CatalogTx
 
 
 @dataclass(frozen=True)
@@ -24,6 +23,20 @@ class IngestTarget:
     schemas: dict[str, DatasetSchema]  # by dataset type
     datasets: dict[str, str]  # dataset type → dataset ARN
     attribution: CompiledAttribution | None
+
+
+class IngestRequest(Protocol):
+    """What a lookup below needs of the request it serves (``services.context.RequestContext`` is one): who is
+    calling, the catalog, and the per-server memo the targets are kept in."""
+
+    @property
+    def scope(self) -> Scope: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def shared(self) -> dict[str, Any]: ...
 
 
 def build_target(tx: CatalogTx, group: DatasetGroup) -> IngestTarget:
@@ -50,7 +63,7 @@ def group_scope(group: DatasetGroup) -> Scope:
     return Scope(account=group.account, region=group.region)
 
 
-def _cache(ctx: RequestContext) -> dict[str, IngestTarget]:
+def _cache(ctx: IngestRequest) -> dict[str, IngestTarget]:
     """The memo, emptied whenever the catalog has changed since it was filled."""
     memo = ctx.shared.setdefault("ingest-targets", {"generation": -1, "targets": {}})
     generation = ctx.catalog.generation  # a query when processes share the catalog: asked once
@@ -61,7 +74,7 @@ def _cache(ctx: RequestContext) -> dict[str, IngestTarget]:
     return targets
 
 
-def _target(ctx: RequestContext, key: str, find_group_arn: Any, missing: str) -> IngestTarget:
+def _target(ctx: IngestRequest, key: str, find_group_arn: Any, missing: str) -> IngestTarget:
     """The cached target for ``key``, built from the catalog on a miss. Another account's or region's target
     does not exist for the caller."""
     cache = _cache(ctx)
@@ -78,7 +91,7 @@ def _target(ctx: RequestContext, key: str, find_group_arn: Any, missing: str) ->
     return target
 
 
-def for_tracking_id(ctx: RequestContext, tracking_id: str) -> IngestTarget:
+def for_tracking_id(ctx: IngestRequest, tracking_id: str) -> IngestTarget:
     def group_arn(tx: CatalogTx) -> str | None:
         tracker = tx.get_by_lookup(EventTracker, tracking_id)
         return tracker.dataset_group_arn if tracker else None
@@ -86,7 +99,7 @@ def for_tracking_id(ctx: RequestContext, tracking_id: str) -> IngestTarget:
     return _target(ctx, "tracker:" + tracking_id, group_arn, f"Tracking ID {tracking_id} does not exist.")
 
 
-def for_dataset(ctx: RequestContext, dataset_arn: str) -> IngestTarget:
+def for_dataset(ctx: IngestRequest, dataset_arn: str) -> IngestTarget:
     def group_arn(tx: CatalogTx) -> str | None:
         dataset = tx.get(Dataset, dataset_arn)
         return dataset.dataset_group_arn if dataset else None
@@ -94,7 +107,7 @@ def for_dataset(ctx: RequestContext, dataset_arn: str) -> IngestTarget:
     return _target(ctx, "dataset:" + dataset_arn, group_arn, f"Resource {dataset_arn} does not exist.")
 
 
-def for_group(ctx: RequestContext, group_arn: str) -> IngestTarget:
+def for_group(ctx: IngestRequest, group_arn: str) -> IngestTarget:
     """The target of a dataset group the caller already knows exists (a recommender's, for its exposures)."""
 
     def arn(tx: CatalogTx) -> str | None:

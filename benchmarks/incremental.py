@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/incremental.py [--rows 1000000] [--quick] [--rate 500] [--connections 8]
 
 An INCREMENTAL interactions import appends its rows to the SQLite event log PutEvents writes
-(``services/incremental_rows.py``): from a process of its own, a batch of 10,000 rows at a time, each batch one
+(``jobs/import_rows.py``): from a process of its own, a batch of 10,000 rows at a time, each batch one
 transaction that takes the store's write turn like a PutEvents group commit. This measures what that costs the
 PutEvents callers meanwhile, and how fast the rows go in. One run, one ``recimpact serve`` (``benchmarks/bulk.py``'s
 ``Server`` and ``Recimpact``: dataset group, datasets, a 3-metric attribution with a file:// destination, the items

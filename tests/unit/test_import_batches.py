@@ -16,7 +16,7 @@ from recimpact.domain.attribution import CompiledAttribution, CompiledMetric
 from recimpact.domain.errors import InvalidInputException
 from recimpact.domain.expressions import parse_expression
 from recimpact.ingest.targets import IngestTarget
-from recimpact.services.incremental_rows import RowsNotStored, append_rows, append_rows_apart
+from recimpact.jobs.import_rows import RowsNotStored, append_rows, append_rows_apart
 from recimpact.store.events import SqliteEventStore
 
 GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/g"

@@ -1,7 +1,7 @@
 """CreateDatasetImportJob, DescribeDatasetImportJob, ListDatasetImportJobs.
 
 A job is recorded ``CREATE PENDING`` and handed to the server's job runner, which moves it through
-``CREATE IN_PROGRESS`` to ``ACTIVE`` or ``CREATE FAILED`` (``services/import_execution.py``); the request returns at
+``CREATE IN_PROGRESS`` to ``ACTIVE`` or ``CREATE FAILED`` (``jobs/imports.py``); the request returns at
 once, as AWS's does.
 """
 

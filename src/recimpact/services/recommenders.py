@@ -2,7 +2,7 @@
 (ListRecipes, DescribeRecipe).
 
 A recommender is a domain use case (``aws-ecomm-*``) of an ECOMMERCE dataset group. Creating one records it
-``CREATE PENDING`` and hands it to the training worker (``services/training_execution.py``); it answers
+``CREATE PENDING`` and hands it to the training worker (``jobs/training.py``); it answers
 GetRecommendations once ``ACTIVE``.
 """
 

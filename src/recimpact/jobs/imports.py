@@ -5,7 +5,7 @@ Order matters for "a failed job changes no data": every step that can fail on th
 job's items, or its sources (checked against the 100-source limit there, beside concurrent PutEvents) and, for an
 INCREMENTAL import, its rows (a report written for a job that fails there is removed again);
 then the catalog switches the dataset's bulk files and activates the job in another. An INCREMENTAL import's rows
-go in batch by batch, from a process of their own (``incremental_rows``), so that PutEvents never waits for a whole
+go in batch by batch, from a process of their own (``import_rows``), so that PutEvents never waits for a whole
 import. Should the server stop
 before the job is ACTIVE, the job runs again at the next start, and its rows already in the event log count once.
 """
@@ -31,7 +31,7 @@ from recimpact.engine.base import DataError, Engine, InputFile
 from recimpact.engine.plan import AttributionQuery, report_rows
 from recimpact.ingest.events import sources_within_limit
 from recimpact.ingest.targets import IngestTarget, build_target
-from recimpact.services.incremental_rows import RowsNotStored, append_rows_apart
+from recimpact.jobs.import_rows import RowsNotStored, append_rows_apart
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, to_csv, write_report

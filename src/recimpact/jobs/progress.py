@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from recimpact.services.import_execution import JobProgress
+from recimpact.jobs.imports import JobProgress
 
 log = logging.getLogger("recimpact.progress")
 

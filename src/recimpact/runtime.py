@@ -12,11 +12,11 @@ from recimpact.domain.arns import Scope
 from recimpact.domain.resources import TRAINABLE, DatasetImportJob
 from recimpact.engine.base import Engine
 from recimpact.engine.registry import create_engine
-from recimpact.jobs.imports import JobEnvironment, JobProgress, fail_job, run_import_job
-from recimpact.jobs.progress import HasSnapshot, ProgressReader, ProgressWriter
+from recimpact.jobs.imports import JobEnvironment, fail_job, run_import_job
+from recimpact.jobs.progress import JobProgress, ProgressReader, ProgressWriter
 from recimpact.jobs.runner import JobRunner, RunElsewhere
 from recimpact.jobs.training import run_training
-from recimpact.services.context import JobQueue, RequestContext
+from recimpact.services.context import HasSnapshot, JobQueue, RequestContext
 from recimpact.settings import Settings
 from recimpact.sinks.cloudwatch import CloudWatchPublisher
 from recimpact.store.catalog import Catalog, SqliteCatalog

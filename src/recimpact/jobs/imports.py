@@ -32,6 +32,7 @@ from recimpact.engine.plan import AttributionQuery, report_rows
 from recimpact.ingest.events import sources_within_limit
 from recimpact.ingest.targets import IngestTarget, build_target
 from recimpact.jobs.import_rows import RowsNotStored, append_rows_apart
+from recimpact.jobs.progress import JobProgress
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
 from recimpact.sinks.reports import combine_ratios, to_csv, write_report
@@ -47,39 +48,6 @@ _HEADER_LIMIT = 1 << 20
 
 class JobFailed(Exception):
     """The job's user-facing failure reason."""
-
-
-@dataclass
-class JobProgress:
-    """What a running job is doing, for progress bars (kept in memory; the catalog has the lasting status)."""
-
-    phase: str = "queued"  # queued, reading, loading, attributing, committing, done
-    started_at: float = 0.0
-    input_bytes: int = 0
-    estimated_rows: int | None = None
-    rows: int | None = None
-    stored: int = 0  # rows an INCREMENTAL job has put into the event log so far
-    engine: Engine | None = None
-    finished_at: float | None = None
-
-    def snapshot(self) -> dict[str, Any]:
-        fraction = self.engine.progress() if self.phase == "loading" and self.engine is not None else None
-        if self.phase == "attributing":
-            fraction = 1.0
-        if self.phase == "committing":
-            fraction = min(self.stored / self.rows, 1.0) if self.stored and self.rows else 1.0
-        elapsed = (self.finished_at or time.time()) - self.started_at if self.started_at else 0.0
-        processed = self.rows
-        if processed is None and fraction is not None and self.estimated_rows is not None:
-            processed = int(fraction * self.estimated_rows)
-        return {
-            "phase": self.phase,
-            "fraction": fraction,
-            "elapsedSeconds": round(elapsed, 3),
-            "inputBytes": self.input_bytes,
-            "estimatedRows": self.estimated_rows,
-            "rowsProcessed": processed,
-        }
 
 
 @dataclass(frozen=True)

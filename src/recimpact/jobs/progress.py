@@ -1,6 +1,6 @@
 """Import jobs' progress across the server's processes.
 
-Jobs run in the primary process, which knows their progress in memory (``JobProgress``). With ``--workers`` a
+Jobs run in the primary process, which knows their progress in memory (``JobProgress``, below). With ``--workers`` a
 progress request may reach another process, so the primary also writes every job's snapshot to
 ``<data dir>/import-progress.json`` while any job is running (twice a second, replaced atomically), and the other
 processes answer from that file.
@@ -12,19 +12,51 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from recimpact.jobs.imports import JobProgress
+from recimpact.engine.base import Engine
+from recimpact.services.context import HasSnapshot
 
 log = logging.getLogger("recimpact.progress")
 
 FILE_NAME = "import-progress.json"
 
 
-class HasSnapshot(Protocol):
-    def snapshot(self) -> dict[str, Any]: ...
+@dataclass
+class JobProgress:
+    """What a running job is doing, for progress bars (kept in memory; the catalog has the lasting status)."""
+
+    phase: str = "queued"  # queued, reading, loading, attributing, committing, done
+    started_at: float = 0.0
+    input_bytes: int = 0
+    estimated_rows: int | None = None
+    rows: int | None = None
+    stored: int = 0  # rows an INCREMENTAL job has put into the event log so far
+    engine: Engine | None = None
+    finished_at: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        fraction = self.engine.progress() if self.phase == "loading" and self.engine is not None else None
+        if self.phase == "attributing":
+            fraction = 1.0
+        if self.phase == "committing":
+            fraction = min(self.stored / self.rows, 1.0) if self.stored and self.rows else 1.0
+        elapsed = (self.finished_at or time.time()) - self.started_at if self.started_at else 0.0
+        processed = self.rows
+        if processed is None and fraction is not None and self.estimated_rows is not None:
+            processed = int(fraction * self.estimated_rows)
+        return {
+            "phase": self.phase,
+            "fraction": fraction,
+            "elapsedSeconds": round(elapsed, 3),
+            "inputBytes": self.input_bytes,
+            "estimatedRows": self.estimated_rows,
+            "rowsProcessed": processed,
+        }
 
 
 class ProgressWriter:

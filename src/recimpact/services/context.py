@@ -1,4 +1,7 @@
-"""What every handler receives besides its parameters: who is calling, and where state lives."""
+"""What every handler receives besides its parameters: who is calling, and where state lives.
+
+The background work a request hands off (``JobQueue``) and the progress the read API shows of it (``HasSnapshot``)
+are Protocols here: ``jobs`` implements them, and the handlers and the read API that use them need not import it."""
 
 from __future__ import annotations
 
@@ -17,6 +20,13 @@ class JobQueue(Protocol):
     """Background work (import jobs, training) handed off by a request and run by one of the server's runners."""
 
     def submit(self, arn: str) -> None: ...
+
+
+class HasSnapshot(Protocol):
+    """A running import job's progress, as the read API shows it: the primary's ``JobProgress``, or another
+    process's copy of it (``jobs/progress.py``)."""
+
+    def snapshot(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)

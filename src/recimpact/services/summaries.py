@@ -11,9 +11,8 @@ from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.domain.expressions import parse_expression
 from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import parse_schema
-from recimpact.jobs.progress import HasSnapshot
 from recimpact.services.common import require
-from recimpact.services.context import RequestContext
+from recimpact.services.context import HasSnapshot, RequestContext
 
 # The dataset types a metric expression can name (SUM(ITEMS.col), SUM(INTERACTIONS.col)).
 EXPRESSION_DATASETS = ("INTERACTIONS", "ITEMS")

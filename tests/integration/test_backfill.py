@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from recimpact.analysis.backfill import SETTLE_SECONDS
 from recimpact.cli.client import get_series
-from recimpact.services.backfill import SETTLE_SECONDS
 from tests.conftest import AWS_TEST_ENV, ROLE_ARN, Group, unique
 from tests.server import ServerProcess
 

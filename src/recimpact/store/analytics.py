@@ -1,4 +1,4 @@
-"""The per-user reads that source comparisons count (``services/comparison.py``): which users each source reached,
+"""The per-user reads that source comparisons count (``analysis/comparison.py``): which users each source reached,
 and each user's total of one aggregate, over the stored events and exposures.
 
 What an event adds, and which events a metric's type takes, are the counting rule's SQL (``engine/plan.py``),

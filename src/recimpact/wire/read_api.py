@@ -1,5 +1,6 @@
 """recimpact's own read API (not part of AWS's), for the CLI and the dashboard. Errors use the AWS error format
-(rest-json statuses: 400 bad input, 404 unknown resource), so one client-side parser serves both APIs.
+(rest-json statuses: 400 bad input, 404 unknown resource), so one client-side parser serves both APIs. Each
+endpoint parses its query, calls ``analysis/`` (or reads a job's progress) and serializes the answer.
 
 - ``GET /api/v1/series?metricAttributionArn=ARN[&start=T][&end=T][&format=json|csv]``: the live series in the
   report columns.
@@ -23,19 +24,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from recimpact.analysis.backfill import run_backfill
+from recimpact.analysis.comparison import compare_sources
+from recimpact.analysis.reports import list_reports, read_report
+from recimpact.analysis.series import read_series
+from recimpact.analysis.summaries import group_import_jobs, numeric_columns, source_totals
 from recimpact.domain.arns import Scope, parse_arn
 from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.resources import DatasetImportJob
 from recimpact.domain.service_names import EVENTS
 from recimpact.domain.timestamps import parse_time
 from recimpact.runtime import Runtime
-from recimpact.services.backfill import run_backfill
 from recimpact.services.common import require
-from recimpact.services.comparison import compare_sources
 from recimpact.services.context import RequestContext
-from recimpact.services.reports import list_reports, read_report
-from recimpact.services.series import read_series
-from recimpact.services.summaries import group_import_jobs, numeric_columns, source_totals
 from recimpact.sinks.reports import REPORT_COLUMNS, to_csv
 from recimpact.wire.auth import Authenticator, HttpRequest
 from recimpact.wire.protocol import error_response
@@ -175,7 +176,7 @@ def _flag(request: Request, name: str, default: bool) -> bool:
 @_endpoint
 async def backfill(request: Request) -> Response:
     """``POST /api/v1/backfill?metricAttributionArn=ARN&since=T[&publish=true|false][&report=true|false]``: count
-    the stored events the live series left out (``services/backfill.py``)."""
+    the stored events the live series left out (``analysis/backfill.py``)."""
     arn = _required(request, "metricAttributionArn")
     since = _time(_required(request, "since"), "since")
     publish, report = _flag(request, "publish", True), _flag(request, "report", False)
@@ -186,7 +187,7 @@ async def backfill(request: Request) -> Response:
 @_endpoint
 async def comparison(request: Request) -> Response:
     """``GET /api/v1/compare?metricAttributionArn=ARN&metric=NAME&sourceA=S&sourceB=S[&per=NAME][&start=T]
-    [&end=T][&alpha=0.05]``: source B against source A, with intervals (``services/comparison.py``)."""
+    [&end=T][&alpha=0.05]``: source B against source A, with intervals (``analysis/comparison.py``)."""
     arn = _required(request, "metricAttributionArn")
     metric, a, b = _required(request, "metric"), _required(request, "sourceA"), _required(request, "sourceB")
     start, end = _range(request)

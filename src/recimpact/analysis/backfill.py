@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from recimpact.analysis.series import read_series
 from recimpact.domain.attribution import (
     CompiledAttribution,
     Coverage,
@@ -32,7 +33,6 @@ from recimpact.domain.events import Interaction
 from recimpact.domain.resources import MetricAttribution
 from recimpact.services.common import require
 from recimpact.services.context import RequestContext
-from recimpact.services.series import read_series
 from recimpact.sinks.destinations import S3Config
 from recimpact.sinks.reports import to_csv, write_report
 from recimpact.store.interfaces import IngestTx

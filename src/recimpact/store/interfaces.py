@@ -1,6 +1,6 @@
 """What the rest of recimpact may ask of the event store, whichever backend holds it (as ``store/catalog.py``'s
-``Catalog`` and ``CatalogTx`` for the catalog): ``EventStore``, which services, sinks, jobs and the runtime hold,
-and ``IngestTx``, what a unit of work may do inside the store's write transaction. SQLite's are
+``Catalog`` and ``CatalogTx`` for the catalog): ``EventStore``, which services, sinks, jobs and the server's state
+hold, and ``IngestTx``, what a unit of work may do inside the store's write transaction. SQLite's are
 ``SqliteEventStore`` (``store/events.py``) and ``SqliteIngestTx`` (``store/ingest.py``).
 
 Types only: callers hold the backend's own objects, so a call costs what it costs on them (no wrapper in the ingest

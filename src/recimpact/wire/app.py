@@ -25,7 +25,6 @@ import recimpact.services  # noqa: F401  (registers the operation handlers)
 from recimpact import __version__
 from recimpact.domain.errors import InternalFailure, ServiceError, UnknownOperationException
 from recimpact.domain.service_names import CONTROL
-from recimpact.runtime import Runtime
 from recimpact.services import registry
 from recimpact.settings import Settings
 from recimpact.wire import dashboard, read_api, sessions
@@ -35,18 +34,23 @@ from recimpact.wire.limits import body_limit, read_body
 from recimpact.wire.models import JSON_TARGET_PREFIX, rest_routes, service_model
 from recimpact.wire.pagination import TokenBinding
 from recimpact.wire.protocol import error_response, parse_request, success_response
+from recimpact.wire.server_state import ServerState
 
 log = logging.getLogger("recimpact.wire")
 
 
 async def _invoke(request: Request, service: str, operation_name: str) -> Response:
-    runtime: Runtime = request.app.state.runtime
+    server_state: ServerState = request.app.state.server_state
     http = HttpRequest.from_asgi(request.scope, request.headers, await request.body())
-    return await invoke(runtime, request.app.state.authenticator, http, service, operation_name)
+    return await invoke(server_state, request.app.state.authenticator, http, service, operation_name)
 
 
 async def invoke(
-    runtime: Runtime, authenticator: Authenticator, request: HttpRequest, service: str, operation_name: str
+    server_state: ServerState,
+    authenticator: Authenticator,
+    request: HttpRequest,
+    service: str,
+    operation_name: str,
 ) -> Response:
     """Authenticate, parse, call, serialize: the whole of an AWS request, given as it arrived."""
     try:
@@ -62,7 +66,7 @@ async def invoke(
         binding = TokenBinding.of(service, operation, params)
         if binding is not None:
             params = binding.unwrap(params)
-        ctx = runtime.context(caller)
+        ctx = server_state.context(caller)
         if inspect.iscoroutinefunction(handler):
             result = await handler(ctx, params)
         else:
@@ -106,16 +110,16 @@ async def health(request: Request) -> Response:
 
 
 def create_app(settings: Settings, primary: bool = True) -> ASGIApp:
-    """The whole server; ``primary`` False for the worker processes of a ``--workers`` server (``Runtime``)."""
+    """The whole server; ``primary`` False for the worker processes of a ``--workers`` server (``ServerState``)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        runtime = Runtime(settings, primary=primary)
-        app.state.runtime = runtime
+        server_state = ServerState(settings, primary=primary)
+        app.state.server_state = server_state
         try:
             yield
         finally:
-            runtime.close()
+            server_state.close()
 
     routes: list[Any] = [
         Route("/", control_plane, methods=["POST"]),
@@ -156,7 +160,9 @@ def create_app(settings: Settings, primary: bool = True) -> ASGIApp:
             return
         if body is not None:
             request = HttpRequest.from_asgi(scope, headers, body)
-            response = await invoke(starlette.state.runtime, authenticator, request, service, operation_name)
+            response = await invoke(
+                starlette.state.server_state, authenticator, request, service, operation_name
+            )
             await response(scope, receive, send)
 
     return with_access_log(app) if settings.access_log else app

@@ -34,12 +34,12 @@ from recimpact.domain.errors import InvalidInputException, ServiceError
 from recimpact.domain.resources import DatasetImportJob
 from recimpact.domain.service_names import EVENTS
 from recimpact.domain.timestamps import parse_time
-from recimpact.runtime import Runtime
 from recimpact.services.common import require
 from recimpact.services.context import RequestContext
 from recimpact.sinks.reports import REPORT_COLUMNS, to_csv
 from recimpact.wire.auth import Authenticator, HttpRequest
 from recimpact.wire.protocol import error_response
+from recimpact.wire.server_state import ServerState
 
 
 def _required(request: Request, name: str) -> str:
@@ -52,10 +52,10 @@ def _required(request: Request, name: str) -> str:
 def _context(request: Request, arn: str) -> RequestContext:
     """The caller's account, in the region of the resource asked about: this API is not regional the way AWS
     endpoints are."""
-    runtime: Runtime = request.app.state.runtime
+    server_state: ServerState = request.app.state.server_state
     authenticator: Authenticator = request.app.state.authenticator
     scope = authenticator.caller(HttpRequest.from_asgi(request.scope, request.headers, b""))
-    return runtime.context(Scope(scope.account, parse_arn(arn).region))
+    return server_state.context(Scope(scope.account, parse_arn(arn).region))
 
 
 def _json(body: Any) -> Response:
@@ -128,8 +128,8 @@ async def import_job_progress(request: Request) -> Response:
             return require(tx, ctx, DatasetImportJob, arn, "datasetImportJobArn")
 
     job = await run_in_threadpool(describe)
-    runtime: Runtime = request.app.state.runtime
-    progress = runtime.progress.get(arn)
+    server_state: ServerState = request.app.state.server_state
+    progress = server_state.progress.get(arn)
     body: dict[str, Any] = {
         "datasetImportJobArn": arn,
         "status": job.status,
@@ -152,8 +152,8 @@ async def totals(request: Request) -> Response:
 @_endpoint
 async def import_jobs(request: Request) -> Response:
     arn = _required(request, "datasetGroupArn")
-    runtime: Runtime = request.app.state.runtime
-    jobs = await run_in_threadpool(group_import_jobs, _context(request, arn), arn, runtime.progress)
+    server_state: ServerState = request.app.state.server_state
+    jobs = await run_in_threadpool(group_import_jobs, _context(request, arn), arn, server_state.progress)
     return _json({"datasetGroupArn": arn, "datasetImportJobs": jobs})
 
 

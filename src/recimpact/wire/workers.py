@@ -4,7 +4,7 @@ One Python process parses, validates and commits on about one core (the GIL), so
 processes. ``--workers N`` runs N worker processes that answer requests and one primary that answers none:
 
 - The primary holds the port (bound, not listening) and owns what must happen once: import jobs, training,
-  CloudWatch publishing, WAL checkpoints (``Runtime``).
+  CloudWatch publishing, WAL checkpoints (``ServerState``).
 - Each worker binds the same port (``SO_REUSEPORT``), so the kernel spreads new connections evenly over them (with
   one shared listening socket, whichever process happens to be accepting takes a whole burst of connections). It
   answers every kind of request over the shared data directory and commits its own writes; the event stores of
@@ -36,9 +36,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from recimpact.runtime import Runtime
 from recimpact.settings import Settings
 from recimpact.wire.listener import ReadyServer, bind, tune_gc, url_of, uvicorn_config
+from recimpact.wire.server_state import ServerState
 
 log = logging.getLogger("recimpact.workers")
 
@@ -155,7 +155,8 @@ def _die_with_parent() -> None:
 
 
 def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
-    """The primary: hold the port, run the runtime, keep the workers; until SIGINT/SIGTERM."""
+    """The primary: hold the port, run the server's state (``ServerState``), keep the workers; until
+    SIGINT/SIGTERM."""
     if settings.port != 0:
         # SO_REUSEPORT would also let the workers share a port another server holds: make sure it is free.
         bind(settings.host, settings.port).close()
@@ -169,7 +170,7 @@ def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    runtime = Runtime(settings, primary=True)
+    server_state = ServerState(settings, primary=True)
     pool = WorkerPool(settings, settings.workers)
     tune_gc()
     try:
@@ -179,7 +180,7 @@ def supervise(settings: Settings, on_ready: Callable[[str], None]) -> None:
             pass
     finally:
         pool.close()  # first: the workers finish their requests
-        runtime.close()
+        server_state.close()
         holder.close()
 
 

@@ -1,5 +1,5 @@
-"""The server's long-lived state: settings, stores, the engine and background workers, opened once and closed on
-shutdown."""
+"""The server process's long-lived state: settings, stores, the engine and background workers, opened once and
+closed on shutdown. The wire holds one per process (``wire/app.py``, and ``wire/workers.py``'s primary)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from recimpact.store.events import SqliteEventStore
 from recimpact.store.interfaces import EventStore
 
 
-class Runtime:
+class ServerState:
     """The ``primary`` process owns the background work (import jobs, training, CloudWatch publishing, WAL
     checkpoints); the other processes of a ``--workers`` server only answer requests, over the same data directory,
     and leave what they start (a job, a training run) for the primary to find in the catalog."""

@@ -1,6 +1,7 @@
 """Events into the event log, and what they add to the live series: the ingest machinery PutEvents, the exposures
-GetRecommendations records and INCREMENTAL import jobs share (``services/events.py``, ``services/recommendations.py``,
-``jobs/import_rows.py``), so that an event counts once, and counts the same, whichever path brings it.
+GetRecommendations records and INCREMENTAL import jobs share (``services/events.py``,
+``services/recommendations.py``, ``jobs/import_rows.py``), so that an event counts once, and counts the same,
+whichever path brings it.
 
 An event is prepared outside the write turn (``prepare_events``: sources resolved, rows built, contributions to its
 15-minute windows computed) and recorded inside it (``record_events``, ``record_imported_batch``): the 100-source

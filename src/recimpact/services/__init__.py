@@ -1,4 +1,5 @@
-"""One module per AWS operation family: take parsed input, apply the domain's rules, return plain dicts.
+"""One module per AWS operation family: take parsed input, apply the domain's rules, return plain dicts; and their
+plumbing: the table of handlers (``registry``), what each receives (``context``), what they share (``common``).
 
 Importing this package registers every operation handler (see ``registry``).
 """

@@ -584,8 +584,8 @@ def profile_engine(folder: Path, work: Path) -> list[dict[str, Any]]:
     from recimpact.domain.schema import parse_schema
     from recimpact.engine import duckdb as engine_module
     from recimpact.engine.base import InputFile
-    from recimpact.engine.plan import AttributionQuery, report_rows
-    from recimpact.sinks.reports import to_csv
+    from recimpact.engine.plan import AttributionQuery
+    from recimpact.sinks.reports import job_report_rows, to_csv
 
     schema = parse_schema(json.dumps(INTERACTIONS_SCHEMA))
     interactions = folder / "interactions.csv"
@@ -627,7 +627,7 @@ def profile_engine(folder: Path, work: Path) -> list[dict[str, Any]]:
     step("engine.sources", lambda: engine.sources(bare, [part], None))
     full = AttributionQuery(metrics=metrics, interaction_columns=loaded.columns)
     results = step("engine.aggregate", lambda: engine.aggregate(full, [part], items, None))
-    step("report_rows + to_csv", lambda: to_csv(report_rows(full, results)))
+    step("report_rows + to_csv", lambda: to_csv(job_report_rows(full, results)))
 
     # The load's COPY, split. Its query is SELECT DISTINCT <columns> FROM <CSV> (the plan for inputs up to the
     # engine's threshold) or SELECT * FROM (SELECT <columns> FROM <CSV>) QUALIFY row_number() ... = 1 (larger ones).

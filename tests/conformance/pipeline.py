@@ -21,7 +21,8 @@ from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, CompiledMetric
 from recimpact.domain.expressions import parse_expression
 from recimpact.domain.schema import DatasetSchema, parse_schema
 from recimpact.engine.base import Engine, InputFile
-from recimpact.engine.plan import AttributionQuery, report_rows
+from recimpact.engine.plan import AttributionQuery
+from recimpact.sinks.reports import job_report_rows
 
 INTERACTIONS: DatasetSchema = parse_schema(
     '{"type": "record", "name": "Interactions", "fields": ['
@@ -104,7 +105,7 @@ def attribute(engine: Engine, case: Case, work: Path) -> list[dict[str, object]]
     query = AttributionQuery(case.metrics, loaded.columns)
     sources = engine.sources(AttributionQuery((), loaded.columns), [part], recommendations)
     assert sorted(sources) == sorted(reference_sources(case)), (sources, reference_sources(case))
-    return report_rows(query, engine.aggregate(query, [part], items, recommendations))
+    return job_report_rows(query, engine.aggregate(query, [part], items, recommendations))
 
 
 def _source(row: Row, issued: Mapping[str, str]) -> str:
@@ -139,4 +140,4 @@ def reference_rows(case: Case) -> list[dict[str, object]]:
                 continue
             totals[(idx, _source(row, case.issued), row["TIMESTAMP"] // 900 * 900)] += float(value)
     query = AttributionQuery(case.metrics, frozenset(COLUMNS))
-    return report_rows(query, [(i, s, w, v) for (i, s, w), v in totals.items()])
+    return job_report_rows(query, [(i, s, w, v) for (i, s, w), v in totals.items()])

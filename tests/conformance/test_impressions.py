@@ -8,7 +8,8 @@ from pathlib import Path
 from recimpact.domain.attribution import metric_parts
 from recimpact.domain.schema import parse_schema
 from recimpact.engine.base import Engine
-from recimpact.engine.plan import AttributionQuery, report_rows
+from recimpact.engine.plan import AttributionQuery
+from recimpact.sinks.reports import job_report_rows
 from tests.conformance.generate import BASE
 from tests.conformance.pipeline import input_file, metric, write_csv
 
@@ -44,7 +45,7 @@ def test_impression_counts_and_ratio_parts_are_identical(engines: dict[str, Engi
         part = tmp_path / f"{name}.parquet"
         loaded = engine.load([input_file(path, SCHEMA)], SCHEMA.columns, part)
         query = AttributionQuery(metrics, loaded.columns, labels=labels)
-        reports[name] = report_rows(query, engine.aggregate(query, [part], None, None))
+        reports[name] = job_report_rows(query, engine.aggregate(query, [part], None, None))
     assert reports["duckdb"] == reports["spark"]
     shown = {
         (r["EVENT_ATTRIBUTION_SOURCE"], r["TIMESTAMP"]): r["VALUE"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.sinks.cloudwatch import datum
-from recimpact.sinks.reports import combine_ratios, report_rows
+from recimpact.sinks.reports import combine_ratios, series_report_rows
 from recimpact.store.series import SeriesKey, SeriesPoint
 
 
@@ -59,7 +59,7 @@ def test_parts_of_different_windows_and_sources_stay_apart() -> None:
 def test_series_points_and_cloudwatch_names() -> None:
     numerator = SeriesPoint(SeriesKey("id", "CTR", "CLICK", RATIO_NUMERATOR, "s", 900), 3.0, 1.0)
     denominator = SeriesPoint(SeriesKey("id", "CTR", "CLICK", RATIO_DENOMINATOR, "s", 900), 12.0, 0.0)
-    assert report_rows([numerator, denominator]) == [row("CTR", "ratio", 0.25)]
+    assert series_report_rows([numerator, denominator]) == [row("CTR", "ratio", 0.25)]
     assert datum(numerator, "arn:group")["MetricName"] == "CTR_NUMERATOR"
     assert datum(numerator, "arn:group")["Value"] == 2.0  # what was not yet published
     assert datum(denominator, "arn:group")["MetricName"] == "CTR_DENOMINATOR"

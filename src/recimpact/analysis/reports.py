@@ -12,8 +12,7 @@ from recimpact.services.common import require
 from recimpact.services.context import RequestContext
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
-
-REPORT_PREFIX = "AggregatedAttributionMetrics - "
+from recimpact.sinks.reports import REPORT_PREFIX
 
 
 def _destination(ctx: RequestContext, attribution_arn: str) -> tuple[Location, S3Config]:

@@ -7,7 +7,7 @@ from typing import Any
 from recimpact.domain.resources import MetricAttribution
 from recimpact.services.common import require
 from recimpact.services.context import RequestContext
-from recimpact.sinks.reports import report_rows
+from recimpact.sinks.reports import series_report_rows
 
 
 def read_series(
@@ -17,4 +17,4 @@ def read_series(
     acknowledged PutEvents is visible at once."""
     with ctx.catalog.transaction() as tx:
         attribution = require(tx, ctx, MetricAttribution, attribution_arn, "metricAttributionArn")
-    return report_rows(ctx.events.series(attribution.series_id, start, end))
+    return series_report_rows(ctx.events.series(attribution.series_id, start, end))

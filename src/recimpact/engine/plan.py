@@ -20,7 +20,7 @@ DOUBLE, LEFT JOIN, SUM over DOUBLE) reads and means the same in both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from recimpact.domain.attribution import SOURCE_NAME_UNDEFINED, WINDOW_SECONDS, CompiledMetric, item_columns
@@ -190,27 +190,3 @@ class AttributionQuery:
             "SELECT IDX, SRC, WS, SUM(V) AS VALUE FROM contributions WHERE V IS NOT NULL GROUP BY IDX, SRC, WS"
             f"{impressions}"
         )
-
-
-def report_rows(
-    query: AttributionQuery, results: Sequence[tuple[int, str, int, float]]
-) -> list[dict[str, object]]:
-    """Engine results as report rows (SPEC §4 columns), newest window first, then metric name and source."""
-    ordered = sorted(
-        (
-            (int(window), query.metrics[int(idx)], source, float(value), int(idx))
-            for idx, source, window, value in results
-        ),
-        key=lambda r: (-r[0], r[1].metric_name, r[2], r[4]),
-    )
-    return [
-        {
-            "METRIC_NAME": metric.metric_name,
-            "EVENT_TYPE": metric.event_type,
-            "VALUE": value,
-            "MATH_FUNCTION": query.label(idx),
-            "EVENT_ATTRIBUTION_SOURCE": source,
-            "TIMESTAMP": window,
-        }
-        for window, metric, source, value, idx in ordered
-    ]

@@ -28,14 +28,14 @@ from recimpact.domain.errors import ServiceError
 from recimpact.domain.resources import Dataset, DatasetGroup, DatasetImportJob, MetricAttribution, Schema
 from recimpact.domain.schema import Column, DatasetSchema, parse_schema
 from recimpact.engine.base import DataError, Engine, InputFile
-from recimpact.engine.plan import AttributionQuery, report_rows
+from recimpact.engine.plan import AttributionQuery
 from recimpact.ingest.events import sources_within_limit
 from recimpact.ingest.targets import IngestTarget, build_target
 from recimpact.jobs.import_rows import RowsNotStored, append_rows_apart
 from recimpact.jobs.progress import JobProgress
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import DestinationError, Location, S3Config
-from recimpact.sinks.reports import combine_ratios, to_csv, write_report
+from recimpact.sinks.reports import combine_ratios, job_report_rows, to_csv, write_report
 from recimpact.store.catalog import Catalog
 from recimpact.store.interfaces import EventStore, IngestTx
 from recimpact.store.parts import discard_part
@@ -258,7 +258,7 @@ def _prepare(
             items_csv = _items_csv(env, group, metrics, work_dir)
             query = AttributionQuery(metrics=metrics, interaction_columns=columns, labels=labels)
             results = env.engine.aggregate(query, [part], items_csv, recommendations_csv)
-            rows = combine_ratios(report_rows(query, results))
+            rows = combine_ratios(job_report_rows(query, results))
             report = write_report(_attribution(env, attribution.arn), job.import_mode, to_csv(rows), s3)
 
     if full:  # a FULL import's rows replace the dataset's bulk data; the live series never counts them

@@ -15,11 +15,12 @@ import csv
 import datetime as dt
 import io
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from recimpact.domain.attribution import RATIO_DENOMINATOR, RATIO_NUMERATOR
 from recimpact.domain.resources import MetricAttribution
+from recimpact.engine.plan import AttributionQuery
 from recimpact.sinks import destinations
 from recimpact.sinks.destinations import S3Config
 from recimpact.store.series import SeriesPoint
@@ -34,27 +35,54 @@ REPORT_COLUMNS = (
 )
 
 
+REPORT_PREFIX = "AggregatedAttributionMetrics - "  # every report file's name starts so
+
+
 def report_file_name(mode: str, moment: float) -> str:
     """``AggregatedAttributionMetrics - INCREMENTAL - 20261123T081723Z.csv`` (UTC)."""
     stamp = dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"AggregatedAttributionMetrics - {mode} - {stamp}.csv"
+    return f"{REPORT_PREFIX}{mode} - {stamp}.csv"
 
 
-def report_row(point: SeriesPoint) -> dict[str, Any]:
-    key = point.key
+def report_row(
+    metric_name: str, event_type: str, function: str, source: str, window: int, value: float
+) -> dict[str, Any]:
+    """The one builder of a report row (SPEC §4 columns), from the live series or from a bulk job's results."""
     return {
-        "METRIC_NAME": key.metric_name,
-        "EVENT_TYPE": key.event_type,
-        "VALUE": float(point.value),
-        "MATH_FUNCTION": key.function,
-        "EVENT_ATTRIBUTION_SOURCE": key.source,
-        "TIMESTAMP": int(key.window_start),
+        "METRIC_NAME": metric_name,
+        "EVENT_TYPE": event_type,
+        "VALUE": float(value),
+        "MATH_FUNCTION": function,
+        "EVENT_ATTRIBUTION_SOURCE": source,
+        "TIMESTAMP": int(window),
     }
 
 
-def report_rows(points: Iterable[SeriesPoint]) -> list[dict[str, Any]]:
+def series_report_rows(points: Iterable[SeriesPoint]) -> list[dict[str, Any]]:
     """Report rows of series points, in their order (RATIO parts combined)."""
-    return combine_ratios(report_row(point) for point in points)
+    return combine_ratios(
+        report_row(k.metric_name, k.event_type, k.function, k.source, k.window_start, p.value)
+        for p in points
+        for k in (p.key,)
+    )
+
+
+def job_report_rows(
+    query: AttributionQuery, results: Sequence[tuple[int, str, int, float]]
+) -> list[dict[str, Any]]:
+    """A bulk job's results (metric index, source, window, value) as report rows, newest window first, then metric
+    name and source (RATIO parts not yet combined: ``combine_ratios``)."""
+    ordered = sorted(
+        (
+            (int(window), query.metrics[int(idx)], source, float(value), int(idx))
+            for idx, source, window, value in results
+        ),
+        key=lambda r: (-r[0], r[1].metric_name, r[2], r[4]),
+    )
+    return [
+        report_row(metric.metric_name, metric.event_type, query.label(idx), source, window, value)
+        for window, metric, source, value, idx in ordered
+    ]
 
 
 def combine_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -36,10 +36,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $(STAMP)
 
-lint: venv ## ruff (lint and format) and mypy
+lint: venv ## ruff (lint and format), mypy, and the architecture contract (import-linter)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint ## lint, types, then every test
 	$(BIN)/pytest

@@ -193,6 +193,7 @@ def test_unknown_arn_is_an_error_with_the_aws_message(server: ServerProcess) -> 
         assert "no-such-attribution" in result.stderr
         assert "Traceback" not in result.stderr + result.stdout
         assert result.stdout == ""
+        assert len(result.stderr.strip().splitlines()) == 1  # one line, however long, on a pipe too
 
 
 def test_unreachable_endpoint_is_a_clear_error() -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
 from recimpact.cli.analysis import backfill, compare
 from recimpact.cli.attribution import attribution_app
-from recimpact.cli.output import OutputFormat, console, errors, print_table, run
+from recimpact.cli.output import OutputFormat, console, errors, fail, print_table, run
 from recimpact.cli.simulate import simulate
 from recimpact.settings import ENGINES, Settings, default_data_dir, env_flag
 
@@ -87,19 +87,19 @@ def serve(
     from recimpact.wire.workers import supervise
 
     if engine not in ENGINES:
-        _fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        fail(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if credentials is not None:
         from recimpact.wire.auth import CredentialsFileError, load_credentials
 
         if not credentials.is_file():
-            _fail(f"--credentials: no such file: {credentials}")
+            fail(f"--credentials: no such file: {credentials}")
         try:
             load_credentials(credentials)
         except CredentialsFileError as exc:
-            _fail(f"--credentials: {exc}")
+            fail(f"--credentials: {exc}")
     elif not is_loopback(host):
         # Without SigV4 verification anyone who can reach the port could read and write every resource.
-        _fail(
+        fail(
             f"refusing to bind to non-loopback address {host} without --credentials: "
             "the server would accept any client"
         )
@@ -134,7 +134,7 @@ def serve(
         else:
             run_server(settings, ready, log_level=log_level)
     except OSError as exc:
-        _fail(f"cannot bind {host}:{port}: {exc.strerror}")
+        fail(f"cannot bind {host}:{port}: {exc.strerror}")
 
 
 @app.command()
@@ -178,7 +178,7 @@ def metrics(
             endpoint_url, metric_attribution_arn, start, end, "csv" if output_format == "csv" else "json"
         )
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if output_format == "csv":
         sys.stdout.write(str(body))
         return
@@ -246,7 +246,7 @@ def import_(
     try:
         arn = personalize.create_dataset_import_job(**request)["datasetImportJobArn"]
     except ClientError as exc:
-        _fail(f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+        fail(f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
     if output_format == OutputFormat.table:
         console.print(f"created {arn}", highlight=False, soft_wrap=True)
         if wait:
@@ -278,7 +278,7 @@ def _follow_import(endpoint_url: str, arn: str, out: Console = console) -> dict[
             try:
                 state = import_progress(endpoint_url, arn)
             except ApiError as exc:
-                _fail(str(exc))
+                fail(str(exc))
             progress = state.get("progress") or {}
             rows = progress.get("rowsProcessed") or 0
             elapsed = progress.get("elapsedSeconds") or 0.0
@@ -296,7 +296,7 @@ def _follow_import(endpoint_url: str, arn: str, out: Console = console) -> dict[
                 break
             time.sleep(0.25)
     if state["status"] == "CREATE FAILED":
-        _fail(f"import failed: {state.get('failureReason')}")
+        fail(f"import failed: {state.get('failureReason')}")
     out.print(f"[green]ACTIVE[/]: {state.get('rows') or 0:,} distinct records imported", highlight=False)
     if state.get("report"):
         out.print(f"report: {state['report']}", highlight=False, soft_wrap=True)
@@ -325,7 +325,7 @@ def reports_list(
     try:
         files = list_reports(endpoint_url, metric_attribution_arn)
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if output_format == OutputFormat.json:
         console.print_json(data=files)
         return
@@ -366,11 +366,11 @@ def reports_get(
         if name is None:
             files = list_reports(endpoint_url, metric_attribution_arn)
             if not files:
-                _fail("the attribution has no reports yet")
+                fail("the attribution has no reports yet")
             name = str(files[0]["name"])
         body = get_report(endpoint_url, metric_attribution_arn, name)
     except ApiError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if output is None:
         sys.stdout.write(body.decode())
     else:
@@ -382,11 +382,6 @@ def _version() -> str:
     from recimpact import __version__
 
     return __version__
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(2)
 
 
 app.add_typer(attribution_app, name="attribution")
